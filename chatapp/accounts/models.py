@@ -1,0 +1,38 @@
+"""Users with roles, and the API keys staff use for the REST API."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class User(AbstractUser):
+    class Role(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        AGENT = "agent", "Support agent"
+        ADMIN = "admin", "Administrator"
+
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.CUSTOMER)
+
+    @property
+    def is_staff_member(self) -> bool:
+        return self.role in (self.Role.AGENT, self.Role.ADMIN)
+
+    @property
+    def is_admin_role(self) -> bool:
+        return self.role == self.Role.ADMIN
+
+
+class ApiKey(models.Model):
+    """A bearer key. Only its sha256 is stored; the prefix finds the row without a scan."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"

@@ -1,0 +1,71 @@
+"""Writes for users and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+
+from chatapp.accounts.models import ApiKey, User
+
+API_KEY_PREFIX = "ck"
+
+
+def _hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@transaction.atomic
+def user_ensure(*, username: str, role: str, password: str | None = None) -> User:
+    """Create the user if missing; set its role (and password when given).
+
+    Args:
+        username: Login name.
+        role: One of ``User.Role`` values.
+        password: New password, or None to leave it (a new user without one cannot log in).
+
+    Returns:
+        The saved user.
+    """
+    user, _ = User.objects.get_or_create(username=username)
+    user.role = role
+    user.is_staff = role == User.Role.ADMIN  # Django admin site access for admins only
+    user.is_superuser = role == User.Role.ADMIN
+    if password is not None:
+        user.set_password(password)
+    elif not user.has_usable_password():
+        user.set_unusable_password()
+    user.full_clean()
+    user.save()
+    return user
+
+
+@transaction.atomic
+def api_key_create(*, user: User, name: str = "") -> str:
+    """Create an API key for ``user`` and return the raw key (shown once, never stored).
+
+    Returns:
+        The key, ``ck_<prefix>_<secret>``.
+    """
+    prefix = secrets.token_hex(6)
+    raw = f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(user=user, name=name, prefix=prefix, key_hash=_hash(raw))
+    key.full_clean()
+    key.save()
+    return raw
+
+
+def api_key_authenticate(raw: str) -> User | None:
+    """Return the active staff user owning ``raw``, or None for any unknown/revoked/malformed key."""
+    parts = raw.split("_", 2)
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
+        return None
+    key = ApiKey.objects.select_related("user").filter(prefix=parts[1], revoked_at=None).first()
+    if key is None or not secrets.compare_digest(key.key_hash, _hash(raw)):
+        return None
+    if not key.user.is_active or not key.user.is_staff_member:
+        return None
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+    return key.user

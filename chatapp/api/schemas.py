@@ -1,0 +1,42 @@
+"""Request bodies of the REST API (validated; unknown fields are refused)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConversationCreate(Body):
+    knowledge_base_ids: list[int] | None = Field(default=None, max_length=50)
+
+
+class KnowledgeBaseCreate(Body):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    is_default: bool = True
+
+
+class DocumentCreate(Body):
+    title: str = Field(min_length=1, max_length=500)
+    text: str = Field(min_length=1)
+    source_url: str = Field(default="", max_length=1000)
+
+
+class SearchRequest(Body):
+    query: str = Field(max_length=2000)
+    k: int = Field(default=5, ge=1, le=50)
+
+
+class MessageCreate(Body):
+    text: str = Field(min_length=1)
+
+
+class AssignRequest(Body):
+    agent_id: int | None = None  # None: claim for yourself
+
+
+class NoteCreate(Body):
+    text: str = Field(min_length=1, max_length=10000)

@@ -1,0 +1,22 @@
+"""REST API routes (JSON) and the health probe."""
+
+from django.urls import path
+
+from chatapp.api import views
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("api/v1/openapi.json", views.openapi, name="openapi"),
+    path("api/v1/conversations", views.conversation_create, name="api-conversations"),
+    path("api/v1/conversations/<str:conversation_id>", views.conversation_detail),
+    path("api/v1/conversations/<str:conversation_id>/messages", views.conversation_message_create),
+    path("api/v1/conversations/<str:conversation_id>/assign", views.conversation_assign),
+    path("api/v1/conversations/<str:conversation_id>/release", views.conversation_release),
+    path("api/v1/conversations/<str:conversation_id>/close", views.conversation_close),
+    path("api/v1/conversations/<str:conversation_id>/notes", views.conversation_note_create),
+    path("api/v1/knowledge-bases", views.knowledge_base_collection),
+    path("api/v1/knowledge-bases/<int:kb_id>/documents", views.document_create),
+    path("api/v1/knowledge-bases/<int:kb_id>/search", views.knowledge_base_search),
+    path("api/v1/documents/<int:document_id>", views.document_detail),
+    path("api/v1/documents/<int:document_id>/retry", views.document_retry),
+]

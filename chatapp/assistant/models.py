@@ -1,0 +1,74 @@
+"""The trace of a turn: one PipelineRun per visitor message answered by the bot, one step per stage."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from chatapp.conversations.models import Conversation, Message
+
+
+class PipelineRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        COMPLETED = "completed"  # a reviewed answer reached the visitor
+        ESCALATED = "escalated"  # the reviewer handed off to a person
+        FAILED = "failed"  # a stage failed or timed out; handed off
+        SUPERSEDED = "superseded"  # an agent took over before the answer was ready
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="pipeline_runs"
+    )
+    question = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    answer = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    verdict = models.CharField(max_length=16, blank=True)
+    reason = models.CharField(max_length=64, blank=True)
+    detail = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    first_token_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["question"], name="pipeline_run_once_per_question")
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.status})"
+
+
+class PipelineStep(models.Model):
+    class Stage(models.TextChoices):
+        RETRIEVAL = "retrieval"
+        ANSWERING = "answering"
+        REVIEW = "review"
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    run = models.ForeignKey(PipelineRun, on_delete=models.CASCADE, related_name="steps")
+    stage = models.CharField(max_length=16, choices=Stage.choices)
+    attempt = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    model = models.CharField(max_length=300, blank=True)
+    # The typed stage messages (workers/messages.py) as JSON: what came in and what went out.
+    input = models.JSONField(default=dict)
+    output = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "stage", "attempt"], name="pipeline_step_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stage}#{self.attempt} ({self.status})"

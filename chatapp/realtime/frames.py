@@ -1,0 +1,108 @@
+"""Client frames on the conversation socket: validation, and the sync handlers consumers call."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from django.conf import settings
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from chatapp.core.errors import ApplicationError
+from chatapp.realtime.events import MessageCreatedEvent
+
+KNOWN_TYPES = ("message.send", "ping")
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+class MessageSendFrame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["message.send"]
+    client_msg_id: uuid.UUID | None = None
+    text: str
+
+
+class PingFrame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["ping"]
+
+
+def parse_client_frame(data: Any) -> MessageSendFrame | PingFrame:
+    """Validate a decoded frame.
+
+    Raises:
+        FrameError: ``invalid_frame``, ``unknown_type``, ``text_required``, ``text_too_long``,
+            ``invalid_client_msg_id``.
+    """
+    if not isinstance(data, dict):
+        raise FrameError("invalid_frame", 'A frame is a JSON object with a "type".')
+    kind = data.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise FrameError("invalid_frame", 'The frame has no "type".')
+    if kind not in KNOWN_TYPES:
+        raise FrameError("unknown_type", f"Unknown frame type {kind[:50]!r}.")
+    if kind == "ping":
+        return PingFrame(type="ping")
+    text = data.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise FrameError("text_required", '"text" must be a non-empty string.')
+    if len(text) > settings.CHATAPP_MESSAGE_MAX_CHARS:
+        raise FrameError(
+            "text_too_long", f"Messages are limited to {settings.CHATAPP_MESSAGE_MAX_CHARS} characters."
+        )
+    try:
+        return MessageSendFrame.model_validate(data)
+    except ValidationError as exc:
+        bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+        if "client_msg_id" in bad:
+            raise FrameError("invalid_client_msg_id", '"client_msg_id" must be a UUID.') from None
+        raise FrameError("invalid_frame", f"Unexpected or invalid fields: {sorted(bad)}.") from None
+
+
+def may_join(*, conversation_id: str, token: str, staff: bool) -> bool:
+    """Whether a socket may join the conversation (visitor token, or any staff member)."""
+    from chatapp.conversations.selectors import conversation_get, conversation_token_valid
+
+    try:
+        conversation = conversation_get(conversation_id)
+    except ApplicationError:
+        return False
+    return staff or conversation_token_valid(conversation, token)
+
+
+def handle_message_send(
+    *, conversation_id: str, frame: MessageSendFrame, user: Any
+) -> MessageCreatedEvent | None:
+    """Store the message (visitor, or agent when ``user`` is staff).
+
+    Returns:
+        The stored message's event when the frame was a resend (so only the sender hears it again).
+
+    Raises:
+        FrameError: The service refused (e.g. an agent who does not hold the conversation).
+    """
+    from chatapp.assistant.services import visitor_message_receive
+    from chatapp.conversations.selectors import conversation_get, message_payload
+    from chatapp.conversations.services import agent_message_create
+
+    text = frame.text.strip()
+    try:
+        if user is not None:
+            agent_message_create(
+                conversation=conversation_get(conversation_id), agent=user, text=text
+            )
+            return None
+        message, created = visitor_message_receive(
+            conversation_id=conversation_id, text=text, client_msg_id=frame.client_msg_id
+        )
+    except ApplicationError as exc:
+        raise FrameError(exc.code, exc.detail) from None
+    return None if created else MessageCreatedEvent(message=message_payload(message))

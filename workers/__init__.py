@@ -1,0 +1,1 @@
+"""Celery tasks, the stage messages they pass, and Django-free inference code."""

@@ -1,0 +1,103 @@
+"""Typed messages the pipeline stages pass to each other (stored as the turn's trace).
+
+Each stage takes the previous stage's message as JSON (Celery's serializer) and validates it here,
+so a malformed hand-over fails loudly at the boundary instead of deep inside a model call.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class StageMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    run_id: int
+
+
+class TurnRequest(StageMessage):
+    """The web side asks the pipeline to answer one visitor message."""
+
+    kind: Literal["turn_request"] = "turn_request"
+    conversation_id: str
+    message_id: int
+    question: str
+    knowledge_base_ids: list[int]
+
+
+class PassageRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ref: int = Field(ge=1, description="Number the answerer cites as [ref]")
+    chunk_id: int
+    document_id: int
+    title: str
+    text: str
+    score: float
+    found_by: list[Literal["vector", "keyword"]] = Field(default_factory=list)
+    source_url: str = ""
+
+
+class RetrievalResult(StageMessage):
+    """Retriever → answerer: the passages found for the question."""
+
+    kind: Literal["retrieval_result"] = "retrieval_result"
+    conversation_id: str
+    question: str
+    passages: list[PassageRef]
+    nothing_relevant: bool = False
+    model: str = ""
+
+
+class Citation(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ref: int
+    document_id: int
+    chunk_id: int
+    title: str
+    quote: str
+
+
+class DraftAnswer(StageMessage):
+    """Answerer → reviewer: a draft with its citations (and the critique it addressed, if any)."""
+
+    kind: Literal["draft_answer"] = "draft_answer"
+    conversation_id: str
+    attempt: int = Field(ge=0)
+    question: str
+    passages: list[PassageRef]
+    text: str
+    citations: list[Citation]
+    critique: str | None = None
+    skipped: Literal["nothing_relevant", "superseded"] | None = None
+    tokens: int = 0
+    model: str = ""
+
+
+class ClaimReview(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sentence: str
+    support: float
+    refs: list[int]
+    unsupported_numbers: list[str] = Field(default_factory=list)
+
+
+class ReviewVerdict(StageMessage):
+    """Reviewer's decision on a draft: approve, send back with a critique, or escalate."""
+
+    kind: Literal["review_verdict"] = "review_verdict"
+    conversation_id: str
+    attempt: int = Field(ge=0)
+    verdict: Literal["approved", "revise", "escalated"]
+    confidence: float = Field(ge=0.0, le=1.0)
+    critique: str = ""
+    reason: str = ""
+    claims: list[ClaimReview] = Field(default_factory=list)
+    model: str = ""

@@ -1,0 +1,27 @@
+"""Answering queue: write a grounded draft, streamed to the visitor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from workers.tasks.base import StageTask
+
+
+@shared_task(base=StageTask, bind=True, stage="answering")
+def generate_answer(
+    self: StageTask, payload: dict[str, Any], critique: str | None = None, attempt: int = 0
+) -> dict[str, Any]:
+    """RetrievalResult (+ critique) → DraftAnswer."""
+    from chatapp.assistant.runtime import answer_generator
+    from chatapp.assistant.stages import answer_run
+    from workers.messages import RetrievalResult
+
+    draft = answer_run(
+        RetrievalResult.model_validate(payload),
+        generator=answer_generator(),
+        attempt=attempt,
+        critique=critique,
+    )
+    return draft.model_dump(mode="json")

@@ -1,0 +1,42 @@
+"""Retrieval queue: find passages for a turn, index documents, and the turn watchdog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+from celery.utils.log import get_task_logger
+
+from workers.tasks.base import StageTask
+
+logger = get_task_logger(f"{__name__}.celery")
+
+
+@shared_task(base=StageTask, bind=True, stage="retrieval")
+def retrieve_context(self: StageTask, payload: dict[str, Any]) -> dict[str, Any]:
+    """TurnRequest → RetrievalResult."""
+    from chatapp.assistant.stages import retrieval_run
+    from chatapp.knowledge.embedding import embedder
+    from workers.messages import TurnRequest
+
+    result = retrieval_run(TurnRequest.model_validate(payload), embedder=embedder())
+    return result.model_dump(mode="json")
+
+
+@shared_task(acks_late=True, soft_time_limit=1800, time_limit=1900)
+def index_document(document_id: int) -> str:
+    """Parse, chunk and embed one document; returns its final status."""
+    from chatapp.knowledge.embedding import embedder
+    from chatapp.knowledge.services import document_index
+
+    return str(document_index(document_id=document_id, embedder=embedder()).status)
+
+
+@shared_task(acks_late=True)
+def turn_watchdog(run_id: int) -> None:
+    """End a turn still running past its deadline (a dead worker, a lost message)."""
+    from chatapp.assistant.services import pipeline_fail
+
+    run = pipeline_fail(run_id=run_id, stage="deadline", error="the turn took too long")
+    if run is not None:
+        logger.info("watchdog checked run %s: %s", run_id, run.status)

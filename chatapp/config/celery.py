@@ -10,6 +10,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapp.config.settings.base")
 
 app = Celery(
     "chatapp",
-    include=["workers.tasks.retrieval", "workers.tasks.answering", "workers.tasks.review"],
+    include=[
+        "workers.tasks.retrieval",
+        "workers.tasks.answering",
+        "workers.tasks.review",
+        "workers.tasks.warmup",
+    ],
 )
 app.config_from_object("django.conf:settings", namespace="CELERY")

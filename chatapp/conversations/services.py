@@ -192,7 +192,11 @@ def conversation_handoff(
 
 
 def _lock(conversation: Conversation) -> Conversation:
-    return Conversation.objects.select_for_update().select_related("assignee").get(pk=conversation.pk)
+    return (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("assignee")
+        .get(pk=conversation.pk)
+    )
 
 
 def _assignment_changed(conversation: Conversation, notice: str) -> None:

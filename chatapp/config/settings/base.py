@@ -95,15 +95,19 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # --- Services: Postgres + Redis, embedded unless URLs are given ---------------------------------
 DATABASE_URL: str = env("DATABASE_URL", default="")
 REDIS_URL: str = env("REDIS_URL", default="")
+# What this process started, so its owner (the test session, the launcher) can stop it.
+EMBEDDED_STARTED: list[str] = []
 if not DATABASE_URL or not REDIS_URL:
     from chatapp.core import embedded
 
     if not DATABASE_URL:
-        DATABASE_URL = embedded.ensure_postgres(VAR_DIR)[0]
+        DATABASE_URL, _started = embedded.ensure_postgres(VAR_DIR)
         os.environ["DATABASE_URL"] = DATABASE_URL  # child processes reuse the same server
+        EMBEDDED_STARTED += ["postgres"] if _started else []
     if not REDIS_URL:
-        REDIS_URL = embedded.ensure_redis(VAR_DIR)[0]
+        REDIS_URL, _started = embedded.ensure_redis(VAR_DIR)
         os.environ["REDIS_URL"] = REDIS_URL
+        EMBEDDED_STARTED += ["redis"] if _started else []
 
 
 def _database(url: str) -> dict[str, Any]:
@@ -185,3 +189,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {"pgserver": {"level": "WARNING"}},
 }
+
+# --- Demo (make run) --------------------------------------------------------------------------
+CHATAPP_SITE_NAME = env("CHATAPP_SITE_NAME", default="Lumen & Oak Support")
+CHATAPP_DEMO_AGENT_PASSWORD = env("CHATAPP_DEMO_AGENT_PASSWORD", default="agent-demo-pass")
+CHATAPP_DEMO_ADMIN_PASSWORD = env("CHATAPP_DEMO_ADMIN_PASSWORD", default="admin-demo-pass")

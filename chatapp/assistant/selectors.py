@@ -1,0 +1,243 @@
+"""Reads for the admin dashboard: conversation and pipeline counts, recent turns, one turn's trace."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Avg, Count, F, Q, Sum
+
+from chatapp.assistant.models import PipelineRun, PipelineStep
+from chatapp.conversations.models import Conversation, Message
+from chatapp.core.errors import NotFound
+
+# The dashboard lists this many recent turns; the full history is in Django admin.
+RECENT_TURNS_LIMIT = 50
+# Questions are cut here in the table (the trace page shows the whole text).
+QUESTION_PREVIEW_CHARS = 120
+
+STAGES = (
+    PipelineStep.Stage.RETRIEVAL,
+    PipelineStep.Stage.ANSWERING,
+    PipelineStep.Stage.REVIEW,
+)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """One labelled count (a row of a breakdown table)."""
+
+    key: str
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class DashboardStats:
+    """The dashboard's counters."""
+
+    conversations_total: int
+    conversations_by_status: list[Tally]
+    messages_by_role: list[Tally]
+    handoffs_by_reason: list[Tally]
+    runs_by_status: list[Tally]
+    # Share of reviewed turns whose answer reached the visitor; None before any such turn.
+    approval_rate: float | None
+    avg_first_token_ms: int | None
+
+
+@dataclass(frozen=True)
+class TurnRow:
+    """One recent turn (PipelineRun) in the dashboard table. Durations are milliseconds."""
+
+    id: int
+    conversation_id: str
+    question: str
+    status: str
+    verdict: str
+    started_at: datetime
+    first_token_ms: int | None
+    retrieval_ms: int | None
+    answering_ms: int | None
+    review_ms: int | None
+    total_ms: int | None
+
+
+@dataclass(frozen=True)
+class StepView:
+    """One PipelineStep of a trace, with its stage messages pretty-printed."""
+
+    stage: str
+    attempt: int
+    status: str
+    model: str
+    worker: str
+    started_at: datetime
+    duration_ms: int | None
+    error: str
+    input_json: str
+    output_json: str | None
+
+
+@dataclass(frozen=True)
+class TurnTrace:
+    """A turn's full trace: the run, its question and answer, and each step in order."""
+
+    run: PipelineRun
+    question: Message
+    answer: Message | None
+    conversation: Conversation
+    first_token_ms: int | None
+    total_ms: int | None
+    steps: list[StepView]
+
+
+def _ms(delta: timedelta | None) -> int | None:
+    return None if delta is None else int(delta.total_seconds() * 1000)
+
+
+def _between(start: datetime | None, end: datetime | None) -> int | None:
+    return None if start is None or end is None else _ms(end - start)
+
+
+def _pretty(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+def _labelled(rows: dict[str, int], choices: list[tuple[str, str]]) -> list[Tally]:
+    """Counts in the order of ``choices`` (zeros included), then any unknown keys."""
+    known = [Tally(key=k, label=label, count=rows.get(k, 0)) for k, label in choices]
+    extra = [Tally(key=k, label=k, count=n) for k, n in sorted(rows.items()) if k not in dict(choices)]
+    return known + extra
+
+
+def dashboard_stats() -> DashboardStats:
+    """Count conversations, messages, hand-offs and pipeline runs (five aggregate queries).
+
+    Hand-offs are counted by each conversation's current ``handoff_reason`` (a conversation
+    handed back to the bot no longer counts).
+
+    Returns:
+        The counters, breakdowns in the models' choice order.
+    """
+    by_status = {
+        row["status"]: row["n"]
+        for row in Conversation.objects.values("status").annotate(n=Count("pk")).order_by()
+    }
+    by_role = {
+        row["role"]: row["n"]
+        for row in Message.objects.values("role").annotate(n=Count("pk")).order_by()
+    }
+    handoffs = (
+        Conversation.objects.exclude(handoff_reason="")
+        .values("handoff_reason")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "handoff_reason")
+    )
+    runs = {
+        row["status"]: row["n"]
+        for row in PipelineRun.objects.values("status").annotate(n=Count("pk")).order_by()
+    }
+    ttft = PipelineRun.objects.filter(first_token_at__isnull=False).aggregate(
+        avg=Avg(F("first_token_at") - F("started_at"))
+    )["avg"]
+    answered = runs.get(PipelineRun.Status.COMPLETED, 0)
+    reviewed = answered + runs.get(PipelineRun.Status.ESCALATED, 0)
+    return DashboardStats(
+        conversations_total=sum(by_status.values()),
+        conversations_by_status=_labelled(by_status, Conversation.Status.choices),
+        messages_by_role=_labelled(by_role, Message.Role.choices),
+        handoffs_by_reason=[
+            Tally(key=row["handoff_reason"], label=row["handoff_reason"], count=row["n"])
+            for row in handoffs
+        ],
+        runs_by_status=_labelled(runs, PipelineRun.Status.choices),
+        approval_rate=(answered / reviewed) if reviewed else None,
+        avg_first_token_ms=_ms(ttft),
+    )
+
+
+def pipeline_run_list(*, limit: int = RECENT_TURNS_LIMIT) -> list[TurnRow]:
+    """The most recent turns with per-stage durations summed over attempts (one query).
+
+    Args:
+        limit: How many turns at most.
+
+    Returns:
+        Rows, newest first.
+    """
+    sums = {
+        f"{stage}_ms": Sum("steps__duration_ms", filter=Q(steps__stage=stage)) for stage in STAGES
+    }
+    runs = (
+        PipelineRun.objects.select_related("question")
+        .annotate(**sums)
+        .order_by("-started_at", "-id")[:limit]
+    )
+    rows = []
+    for run in runs:
+        # Annotations are not on the model type; getattr keeps mypy honest without an ignore.
+        stage_ms: dict[str, int | None] = {key: getattr(run, key) for key in sums}
+        rows.append(
+            TurnRow(
+                id=run.pk,
+                conversation_id=str(run.conversation_id),
+                question=run.question.text[:QUESTION_PREVIEW_CHARS],
+                status=run.status,
+                verdict=run.verdict,
+                started_at=run.started_at,
+                first_token_ms=_between(run.started_at, run.first_token_at),
+                retrieval_ms=stage_ms["retrieval_ms"],
+                answering_ms=stage_ms["answering_ms"],
+                review_ms=stage_ms["review_ms"],
+                total_ms=_between(run.started_at, run.finished_at),
+            )
+        )
+    return rows
+
+
+def pipeline_run_trace(run_id: int) -> TurnTrace:
+    """One turn's trace: the run with question, answer and conversation, and its steps in order.
+
+    Args:
+        run_id: The PipelineRun's id (the ``turn_id`` of websocket events).
+
+    Returns:
+        The trace (two queries).
+
+    Raises:
+        NotFound: No such run.
+    """
+    run = (
+        PipelineRun.objects.select_related("question", "answer", "conversation")
+        .filter(pk=run_id)
+        .first()
+    )
+    if run is None:
+        raise NotFound("No such turn.")
+    steps = [
+        StepView(
+            stage=step.stage,
+            attempt=step.attempt,
+            status=step.status,
+            model=step.model,
+            worker=step.worker,
+            started_at=step.started_at,
+            duration_ms=step.duration_ms,
+            error=step.error,
+            input_json=_pretty(step.input),
+            output_json=None if step.output is None else _pretty(step.output),
+        )
+        for step in run.steps.order_by("started_at", "id")
+    ]
+    return TurnTrace(
+        run=run,
+        question=run.question,
+        answer=run.answer,
+        conversation=run.conversation,
+        first_token_ms=_between(run.started_at, run.first_token_at),
+        total_ms=_between(run.started_at, run.finished_at),
+        steps=steps,
+    )

@@ -1,0 +1,160 @@
+"""``make run``: embedded services, migrations, demo data, then the web server and workers.
+
+Ctrl-C (or SIGTERM) stops every process it started, and the embedded servers if it started them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import FrameType
+
+BASE_DIR = Path(__file__).resolve().parents[1]
+HEALTH_WAIT_S = 300  # the first start of the LLM worker loads ~3 GB of weights
+
+
+def _say(text: str) -> None:
+    print(f"[chatapp] {text}", flush=True)
+
+
+def _worker_commands() -> list[tuple[str, list[str], dict[str, str]]]:
+    from django.conf import settings
+
+    commands = []
+    for spec in settings.CHATAPP_WORKERS:
+        queues, _, concurrency = spec.partition(":")
+        name = queues.replace(",", "+")
+        warm = []
+        if "retrieval" in queues.split(","):
+            warm.append("embedder")
+        if {"answering", "review"} & set(queues.split(",")):
+            warm.append("llm")
+        commands.append((
+            f"worker[{queues}]",
+            [sys.executable, "-m", "celery", "-A", "chatapp.config", "worker", "-Q", queues,
+             "-c", concurrency or "1", "-n", f"{name}@%h", "--loglevel", "INFO",
+             "--without-gossip", "--without-mingle"],
+            {"CHATAPP_WARM": ",".join(warm)},
+        ))
+    return commands
+
+
+def _wait_healthy(url: str, procs: list[tuple[str, subprocess.Popen[bytes]]]) -> bool:
+    deadline = time.monotonic() + HEALTH_WAIT_S
+    last = ""
+    while time.monotonic() < deadline:
+        for name, proc in procs:
+            if proc.poll() is not None:
+                _say(f"{name} exited with code {proc.returncode}; see its output above")
+                return False
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310  (our own loopback URL)
+                if resp.status == 200:
+                    return True
+        except urllib.error.HTTPError as exc:
+            body = exc.read().decode(errors="replace")
+            if body != last:
+                _say(f"waiting for: {body}")
+                last = body
+        except OSError:
+            pass
+        time.sleep(2)
+    return False
+
+
+def main() -> int:
+    """Run the whole stack in the foreground until interrupted."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapp.config.settings.base")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    var_dir = Path(os.environ.get("CHATAPP_VAR_DIR", BASE_DIR / "var"))
+    host = os.environ.get("CHATAPP_HOST", "127.0.0.1")
+    port = os.environ.get("CHATAPP_PORT", "8000")
+    if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+        _say(f"starting the embedded PostgreSQL 16 + pgvector and Redis in {var_dir}/ …")
+    import django
+
+    django.setup()  # settings start (or attach to) the embedded servers when no URLs are set
+    from django.conf import settings
+
+    started: list[str] = list(settings.EMBEDDED_STARTED)
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def stop(signum: int | None = None, frame: FrameType | None = None) -> None:
+        _say("stopping…")
+        for _, proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for _, proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        from chatapp.core import embedded
+
+        if "redis" in started:
+            embedded.stop_redis(var_dir)
+        if "postgres" in started:
+            embedded.stop_postgres(var_dir)
+        _say("stopped")
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        from django.core.management import call_command
+
+        _say("migrating…")
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("check_models")
+        call_command("load_demo")
+        env = dict(os.environ)
+        procs.append((
+            "web",
+            subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "chatapp.config.asgi:application",
+                 "--host", host, "--port", port, "--log-level", "warning"],
+                env=env,
+            ),
+        ))
+        for name, cmd, extra in _worker_commands():
+            procs.append((name, subprocess.Popen(cmd, env={**env, **extra})))
+        _say("waiting for the web server and one worker per queue (first start loads models)…")
+        if not _wait_healthy(f"http://{host}:{port}/healthz", procs):
+            _say("the stack did not become healthy; stopping")
+            stop()
+        _say("ready")
+        print(
+            f"\n  Visitor chat   http://{host}:{port}/\n"
+            f"  Agent console  http://{host}:{port}/console/   login: agent / "
+            f"{settings.CHATAPP_DEMO_AGENT_PASSWORD}\n"
+            f"  Dashboard      http://{host}:{port}/dashboard/ login: admin / "
+            f"{settings.CHATAPP_DEMO_ADMIN_PASSWORD}\n"
+            f"  Health         http://{host}:{port}/healthz\n"
+            f"  API docs       docs/api.md, http://{host}:{port}/api/v1/openapi.json\n\n"
+            "  Press Ctrl-C to stop everything.\n",
+            flush=True,
+        )
+        while True:
+            for name, proc in procs:
+                if proc.poll() is not None:
+                    _say(f"{name} exited with code {proc.returncode}")
+                    stop()
+            time.sleep(1)
+    except SystemExit:
+        raise
+    except BaseException:
+        stop()
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

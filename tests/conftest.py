@@ -1,0 +1,53 @@
+"""Session-wide test plumbing: embedded services are stopped at the end if this session started them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from django.conf import settings
+
+    started = getattr(settings, "EMBEDDED_STARTED", [])
+    if started and not os.environ.get("CHATAPP_KEEP_SERVICES"):
+        from chatapp.core import embedded
+
+        if "redis" in started:
+            embedded.stop_redis(Path(settings.VAR_DIR))
+        if "postgres" in started:
+            embedded.stop_postgres(Path(settings.VAR_DIR))
+
+
+@pytest.fixture
+def broadcasts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """Events sent to channel-layer groups (wrap the code in ``committed()`` to run on-commit sends)."""
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    class Layer:
+        async def group_send(self, group: str, message: dict[str, Any]) -> None:
+            sent.append((group, message))
+
+    monkeypatch.setattr("chatapp.realtime.broadcast.get_channel_layer", lambda: Layer())
+    return sent
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks: Any) -> Callable[[], Any]:
+    """``with committed(): ...`` runs the on-commit callbacks (broadcasts, dispatch) at the end."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def events_of(broadcasts: list[tuple[str, dict[str, Any]]]) -> Callable[[str], list[dict[str, Any]]]:
+    def select(kind: str) -> list[dict[str, Any]]:
+        return [m for _, m in broadcasts if m["type"] == kind]
+
+    return select

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import factory
+from factory.django import DjangoModelFactory
+
+from chatapp.accounts.models import User
+
+
+class UserFactory(DjangoModelFactory[User]):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    role = User.Role.CUSTOMER
+    password = factory.django.Password("pw")
+
+
+class AgentFactory(UserFactory):
+    username = factory.Sequence(lambda n: f"agent{n}")
+    role = User.Role.AGENT
+
+
+class AdminFactory(UserFactory):
+    username = factory.Sequence(lambda n: f"admin{n}")
+    role = User.Role.ADMIN

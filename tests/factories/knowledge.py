@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import hashlib
+
+import factory
+import numpy as np
+from factory.django import DjangoModelFactory
+
+from chatapp.knowledge.models import EMBEDDING_DIM, Chunk, Document, KnowledgeBase
+
+
+def unit_vector(seed: int) -> list[float]:
+    """A deterministic unit vector (tests that do not need a real embedding)."""
+    v = np.random.default_rng(seed).standard_normal(EMBEDDING_DIM).astype(np.float32)
+    return (v / np.linalg.norm(v)).tolist()
+
+
+class KnowledgeBaseFactory(DjangoModelFactory[KnowledgeBase]):
+    class Meta:
+        model = KnowledgeBase
+
+    name = factory.Sequence(lambda n: f"KB {n}")
+    is_default = True
+
+
+class DocumentFactory(DjangoModelFactory[Document]):
+    class Meta:
+        model = Document
+
+    knowledge_base = factory.SubFactory(KnowledgeBaseFactory)
+    title = factory.Sequence(lambda n: f"Document {n}")
+    status = Document.Status.READY
+    content_hash = factory.LazyAttribute(lambda o: hashlib.sha256(o.title.encode()).hexdigest())
+
+
+class ChunkFactory(DjangoModelFactory[Chunk]):
+    class Meta:
+        model = Chunk
+
+    document = factory.SubFactory(DocumentFactory)
+    knowledge_base = factory.LazyAttribute(lambda o: o.document.knowledge_base)
+    ordinal = factory.Sequence(lambda n: n)
+    text = "Some passage."
+    embedding = factory.Sequence(unit_vector)

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from workers.messages import TurnRequest
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -51,3 +53,23 @@ def events_of(broadcasts: list[tuple[str, dict[str, Any]]]) -> Callable[[str], l
         return [m for _, m in broadcasts if m["type"] == kind]
 
     return select
+
+
+@pytest.fixture
+def dispatched(monkeypatch: pytest.MonkeyPatch) -> list[TurnRequest]:
+    """Pipeline runs that would have been sent to the broker (the outside world here)."""
+    sent: list[TurnRequest] = []
+    monkeypatch.setattr("chatapp.assistant.services._dispatch", sent.append)
+    return sent
+
+
+@pytest.fixture
+def indexed_later(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Documents that would have been queued for indexing."""
+    sent: list[int] = []
+
+    def record(doc: Any) -> None:
+        sent.append(doc.pk)
+
+    monkeypatch.setattr("chatapp.knowledge.services._index_later", record)
+    return sent

@@ -29,13 +29,13 @@ def user_ensure(*, username: str, role: str, password: str | None = None) -> Use
     Returns:
         The saved user.
     """
-    user, _ = User.objects.get_or_create(username=username)
+    user = User.objects.filter(username=username).first() or User(username=username)
     user.role = role
     user.is_staff = role == User.Role.ADMIN  # Django admin site access for admins only
     user.is_superuser = role == User.Role.ADMIN
     if password is not None:
         user.set_password(password)
-    elif not user.has_usable_password():
+    elif not user.password:
         user.set_unusable_password()
     user.full_clean()
     user.save()

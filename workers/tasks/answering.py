@@ -18,8 +18,9 @@ def generate_answer(
     from chatapp.assistant.stages import answer_run
     from workers.messages import RetrievalResult
 
+    retrieval = RetrievalResult.model_validate(payload)  # refuse a bad hand-over before loading
     draft = answer_run(
-        RetrievalResult.model_validate(payload),
+        retrieval,
         generator=answer_generator(),
         attempt=attempt,
         critique=critique,

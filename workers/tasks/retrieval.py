@@ -19,7 +19,8 @@ def retrieve_context(self: StageTask, payload: dict[str, Any]) -> dict[str, Any]
     from chatapp.knowledge.embedding import embedder
     from workers.messages import TurnRequest
 
-    result = retrieval_run(TurnRequest.model_validate(payload), embedder=embedder())
+    request = TurnRequest.model_validate(payload)  # refuse a bad hand-over before loading the model
+    result = retrieval_run(request, embedder=embedder())
     return result.model_dump(mode="json")
 
 

@@ -16,5 +16,6 @@ def review_answer(self: StageTask, payload: dict[str, Any]) -> dict[str, Any]:
     from chatapp.assistant.stages import review_run
     from workers.messages import DraftAnswer
 
-    verdict = review_run(DraftAnswer.model_validate(payload), generator=review_generator())
+    draft = DraftAnswer.model_validate(payload)  # refuse a bad hand-over before loading the model
+    verdict = review_run(draft, generator=review_generator())
     return verdict.model_dump(mode="json")

@@ -35,13 +35,30 @@ def _worker_commands() -> list[tuple[str, list[str], dict[str, str]]]:
             warm.append("embedder")
         if {"answering", "review"} & set(queues.split(",")):
             warm.append("llm")
-        commands.append((
-            f"worker[{queues}]",
-            [sys.executable, "-m", "celery", "-A", "chatapp.config", "worker", "-Q", queues,
-             "-c", concurrency or "1", "-n", f"{name}@%h", "--loglevel", "INFO",
-             "--without-gossip", "--without-mingle"],
-            {"CHATAPP_WARM": ",".join(warm)},
-        ))
+        commands.append(
+            (
+                f"worker[{queues}]",
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "chatapp.config",
+                    "worker",
+                    "-Q",
+                    queues,
+                    "-c",
+                    concurrency or "1",
+                    "-n",
+                    f"{name}@%h",
+                    "--loglevel",
+                    "INFO",
+                    "--without-gossip",
+                    "--without-mingle",
+                ],
+                {"CHATAPP_WARM": ",".join(warm)},
+            )
+        )
     return commands
 
 
@@ -116,14 +133,26 @@ def main() -> int:
         call_command("check_models")
         call_command("load_demo")
         env = dict(os.environ)
-        procs.append((
-            "web",
-            subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "chatapp.config.asgi:application",
-                 "--host", host, "--port", port, "--log-level", "warning"],
-                env=env,
-            ),
-        ))
+        procs.append(
+            (
+                "web",
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        "chatapp.config.asgi:application",
+                        "--host",
+                        host,
+                        "--port",
+                        port,
+                        "--log-level",
+                        "warning",
+                    ],
+                    env=env,
+                ),
+            )
+        )
         for name, cmd, extra in _worker_commands():
             procs.append((name, subprocess.Popen(cmd, env={**env, **extra})))
         _say("waiting for the web server and one worker per queue (first start loads models)…")

@@ -1,4 +1,4 @@
-"""Session-wide test plumbing: embedded services are stopped at the end if this session started them."""
+"""Session-wide test plumbing; embedded services this session started are stopped at the end."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.fixture
 def broadcasts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    """Events sent to channel-layer groups (wrap the code in ``committed()`` to run on-commit sends)."""
+    """Events sent to channel-layer groups (run the code in ``committed()`` to send them)."""
     sent: list[tuple[str, dict[str, Any]]] = []
 
     class Layer:
@@ -48,7 +48,9 @@ def committed(django_capture_on_commit_callbacks: Any) -> Callable[[], Any]:
 
 
 @pytest.fixture
-def events_of(broadcasts: list[tuple[str, dict[str, Any]]]) -> Callable[[str], list[dict[str, Any]]]:
+def events_of(
+    broadcasts: list[tuple[str, dict[str, Any]]],
+) -> Callable[[str], list[dict[str, Any]]]:
     def select(kind: str) -> list[dict[str, Any]]:
         return [m for _, m in broadcasts if m["type"] == kind]
 

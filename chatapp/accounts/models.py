@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from typing_extensions import override
 
 
 class User(AbstractUser):
@@ -34,5 +35,6 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    @override
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"

@@ -58,7 +58,7 @@ def api_key_create(*, user: User, name: str = "") -> str:
 
 
 def api_key_authenticate(raw: str) -> User | None:
-    """Return the active staff user owning ``raw``, or None for any unknown/revoked/malformed key."""
+    """Return the active staff user owning ``raw``; None for an unknown/revoked/malformed key."""
     parts = raw.split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
         return None

@@ -43,7 +43,7 @@ def _staff_user(request: HttpRequest) -> User | None:
     if isinstance(user, User) and user.is_authenticated and user.is_staff_member:
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             failure = CsrfViewMiddleware(lambda r: HttpResponse()).process_view(
-                request, None, (), {}
+                request, lambda r: HttpResponse(), (), {}
             )
             if failure is not None:
                 raise ApplicationError("csrf_failed", "CSRF check failed.", status=403)
@@ -63,9 +63,7 @@ def api_view(methods: tuple[str, ...], auth: Auth = "none") -> Callable[[View], 
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method not in methods:
-                return error_response(
-                    "method_not_allowed", f"Use {', '.join(methods)}.", 405
-                )
+                return error_response("method_not_allowed", f"Use {', '.join(methods)}.", 405)
             try:
                 staff = _staff_user(request) if auth != "none" else None
                 if auth in ("staff", "admin") and staff is None:
@@ -97,7 +95,8 @@ def parse_json(request: HttpRequest, schema: type[M]) -> M:
     """
     if request.content_type != "application/json":
         raise ApplicationError(
-            "unsupported_media_type", "Send a JSON body (Content-Type: application/json).",
+            "unsupported_media_type",
+            "Send a JSON body (Content-Type: application/json).",
             status=415,
         )
     raw = request.body or b"{}"
@@ -109,8 +108,7 @@ def parse_json(request: HttpRequest, schema: type[M]) -> M:
         return schema.model_validate(data)
     except ValidationError as exc:
         fields = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-            for e in exc.errors()
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
         ]
         raise ApplicationError(
             "invalid_request", "The body does not match the schema.", fields=fields

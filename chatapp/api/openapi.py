@@ -1,4 +1,4 @@
-"""OpenAPI 3.1 description of the REST API (served at /api/v1/openapi.json; prose in docs/api.md)."""
+"""OpenAPI 3.1 description of the REST API (at /api/v1/openapi.json; prose in docs/api.md)."""
 
 from __future__ import annotations
 
@@ -19,133 +19,351 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
-_STAFF = [{"apiKey": []}]
+_STAFF: list[dict[str, list[str]]] = [{"apiKey": []}]
 _OBJ = {"type": "object"}
-_ID_PARAM = {"name": "conversation_id", "in": "path", "required": True,
-             "schema": {"type": "string", "format": "uuid"}}
+_ID_PARAM = {
+    "name": "conversation_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "format": "uuid"},
+}
 _KB_PARAM = {"name": "kb_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 _DOC_PARAM = {"name": "document_id", "in": "path", "required": True, "schema": {"type": "integer"}}
-_COMMON_ERRORS = {"400": _err("Malformed JSON or invalid body"), "401": _err("Missing or bad key"),
-                  "404": _err("Not found")}
+_COMMON_ERRORS = {
+    "400": _err("Malformed JSON or invalid body"),
+    "401": _err("Missing or bad key"),
+    "404": _err("Not found"),
+}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
-    "info": {"title": "chatapp API", "version": "1.0.0",
-             "description": "See docs/api.md for the websocket protocol and examples."},
+    "info": {
+        "title": "chatapp API",
+        "version": "1.0.0",
+        "description": "See docs/api.md for the websocket protocol and examples.",
+    },
     "components": {
-        "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
-                                       "description": "manage.py create_api_key USER --role ..."}},
+        "securitySchemes": {
+            "apiKey": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "manage.py create_api_key USER --role ...",
+            }
+        },
         "schemas": {
-            "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-                "type": "object", "required": ["code", "detail"],
-                "properties": {"code": {"type": "string"}, "detail": {"type": "string"}}}}},
-            "Citation": {"type": "object", "properties": {
-                "document_id": {"type": "integer"}, "chunk_id": {"type": "integer"},
-                "title": {"type": "string"}, "quote": {"type": "string"},
-                "source_url": {"type": "string"}}},
-            "Message": {"type": "object", "required": ["id", "role", "text", "created_at"],
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "detail"],
+                        "properties": {"code": {"type": "string"}, "detail": {"type": "string"}},
+                    }
+                },
+            },
+            "Citation": {
+                "type": "object",
+                "properties": {
+                    "document_id": {"type": "integer"},
+                    "chunk_id": {"type": "integer"},
+                    "title": {"type": "string"},
+                    "quote": {"type": "string"},
+                    "source_url": {"type": "string"},
+                },
+            },
+            "Message": {
+                "type": "object",
+                "required": ["id", "role", "text", "created_at"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "conversation_id": {"type": "string"},
+                    "role": {"enum": ["visitor", "bot", "agent", "system"]},
+                    "text": {"type": "string"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "client_msg_id": {"type": ["string", "null"]},
+                    "author": {"type": ["string", "null"]},
+                    "turn_id": {"type": ["integer", "null"]},
+                    "citations": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/Citation"},
+                    },
+                    "review": {
+                        "type": ["object", "null"],
                         "properties": {
-                "id": {"type": "integer"}, "conversation_id": {"type": "string"},
-                "role": {"enum": ["visitor", "bot", "agent", "system"]},
-                "text": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
-                "client_msg_id": {"type": ["string", "null"]},
-                "author": {"type": ["string", "null"]}, "turn_id": {"type": ["integer", "null"]},
-                "citations": {"type": "array", "items": {"$ref": "#/components/schemas/Citation"}},
-                "review": {"type": ["object", "null"], "properties": {
-                    "verdict": {"enum": ["approved", "revised", "escalated"]},
-                    "confidence": {"type": "number"}}}}},
+                            "verdict": {"enum": ["approved", "revised", "escalated"]},
+                            "confidence": {"type": "number"},
+                        },
+                    },
+                },
+            },
         },
     },
     "paths": {
-        "/healthz": {"get": {"summary": "Database, broker and a worker per queue", "responses": {
-            "200": _json(_OBJ), "503": _json(_OBJ, "Something is missing (named in `missing`)")}}},
-        "/api/v1/conversations": {"post": {
-            "summary": "Open a conversation (no auth)",
-            "requestBody": _body({"type": "object", "properties": {
-                "knowledge_base_ids": {"type": "array", "items": {"type": "integer"}}},
-                "additionalProperties": False}),
-            "responses": {"201": _json({"type": "object", "required": ["id", "token", "websocket_url"],
-                                        "properties": {"id": {"type": "string"},
-                                                       "token": {"type": "string"},
-                                                       "websocket_url": {"type": "string"}}},
-                                       "Created"),
-                          "400": _err("Invalid body or unknown knowledge base")}}},
-        "/api/v1/conversations/{conversation_id}": {"get": {
-            "summary": "A conversation with its messages (visitor token or staff key)",
-            "parameters": [_ID_PARAM],
-            "responses": {"200": _json({"type": "object", "properties": {
-                "id": {"type": "string"}, "status": {"enum": ["bot", "waiting", "assigned", "closed"]},
-                "assignee": {"type": ["object", "null"]},
-                "messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}}}}),
-                **_COMMON_ERRORS}}},
-        "/api/v1/conversations/{conversation_id}/messages": {"post": {
-            "summary": "Agent reply", "security": _STAFF, "parameters": [_ID_PARAM],
-            "requestBody": _body({"type": "object", "required": ["text"],
-                                  "properties": {"text": {"type": "string"}}}),
-            "responses": {"201": _json({"$ref": "#/components/schemas/Message"}),
-                          "409": _err("Not assigned to you"), **_COMMON_ERRORS}}},
-        "/api/v1/conversations/{conversation_id}/assign": {"post": {
-            "summary": "Claim (no body) or transfer (agent_id)", "security": _STAFF,
-            "parameters": [_ID_PARAM],
-            "requestBody": _body({"type": "object", "properties": {
-                "agent_id": {"type": ["integer", "null"]}}}),
-            "responses": {"200": _json(_OBJ), "409": _err("Held by someone else"),
-                          **_COMMON_ERRORS}}},
-        "/api/v1/conversations/{conversation_id}/release": {"post": {
-            "summary": "Hand back to the bot", "security": _STAFF, "parameters": [_ID_PARAM],
-            "responses": {"200": _json(_OBJ), **_COMMON_ERRORS}}},
-        "/api/v1/conversations/{conversation_id}/close": {"post": {
-            "summary": "Close", "security": _STAFF, "parameters": [_ID_PARAM],
-            "responses": {"200": _json(_OBJ), **_COMMON_ERRORS}}},
-        "/api/v1/conversations/{conversation_id}/notes": {"post": {
-            "summary": "Internal note", "security": _STAFF, "parameters": [_ID_PARAM],
-            "requestBody": _body({"type": "object", "required": ["text"],
-                                  "properties": {"text": {"type": "string"}}}),
-            "responses": {"201": _json(_OBJ), **_COMMON_ERRORS}}},
+        "/healthz": {
+            "get": {
+                "summary": "Database, broker and a worker per queue",
+                "responses": {
+                    "200": _json(_OBJ),
+                    "503": _json(_OBJ, "Something is missing (named in `missing`)"),
+                },
+            }
+        },
+        "/api/v1/conversations": {
+            "post": {
+                "summary": "Open a conversation (no auth)",
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "knowledge_base_ids": {"type": "array", "items": {"type": "integer"}}
+                        },
+                        "additionalProperties": False,
+                    }
+                ),
+                "responses": {
+                    "201": _json(
+                        {
+                            "type": "object",
+                            "required": ["id", "token", "websocket_url"],
+                            "properties": {
+                                "id": {"type": "string"},
+                                "token": {"type": "string"},
+                                "websocket_url": {"type": "string"},
+                            },
+                        },
+                        "Created",
+                    ),
+                    "400": _err("Invalid body or unknown knowledge base"),
+                },
+            }
+        },
+        "/api/v1/conversations/{conversation_id}": {
+            "get": {
+                "summary": "A conversation with its messages (visitor token or staff key)",
+                "parameters": [_ID_PARAM],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "id": {"type": "string"},
+                                "status": {"enum": ["bot", "waiting", "assigned", "closed"]},
+                                "assignee": {"type": ["object", "null"]},
+                                "messages": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/Message"},
+                                },
+                            },
+                        }
+                    ),
+                    **_COMMON_ERRORS,
+                },
+            }
+        },
+        "/api/v1/conversations/{conversation_id}/messages": {
+            "post": {
+                "summary": "Agent reply",
+                "security": _STAFF,
+                "parameters": [_ID_PARAM],
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "required": ["text"],
+                        "properties": {"text": {"type": "string"}},
+                    }
+                ),
+                "responses": {
+                    "201": _json({"$ref": "#/components/schemas/Message"}),
+                    "409": _err("Not assigned to you"),
+                    **_COMMON_ERRORS,
+                },
+            }
+        },
+        "/api/v1/conversations/{conversation_id}/assign": {
+            "post": {
+                "summary": "Claim (no body) or transfer (agent_id)",
+                "security": _STAFF,
+                "parameters": [_ID_PARAM],
+                "requestBody": _body(
+                    {"type": "object", "properties": {"agent_id": {"type": ["integer", "null"]}}}
+                ),
+                "responses": {
+                    "200": _json(_OBJ),
+                    "409": _err("Held by someone else"),
+                    **_COMMON_ERRORS,
+                },
+            }
+        },
+        "/api/v1/conversations/{conversation_id}/release": {
+            "post": {
+                "summary": "Hand back to the bot",
+                "security": _STAFF,
+                "parameters": [_ID_PARAM],
+                "responses": {"200": _json(_OBJ), **_COMMON_ERRORS},
+            }
+        },
+        "/api/v1/conversations/{conversation_id}/close": {
+            "post": {
+                "summary": "Close",
+                "security": _STAFF,
+                "parameters": [_ID_PARAM],
+                "responses": {"200": _json(_OBJ), **_COMMON_ERRORS},
+            }
+        },
+        "/api/v1/conversations/{conversation_id}/notes": {
+            "post": {
+                "summary": "Internal note",
+                "security": _STAFF,
+                "parameters": [_ID_PARAM],
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "required": ["text"],
+                        "properties": {"text": {"type": "string"}},
+                    }
+                ),
+                "responses": {"201": _json(_OBJ), **_COMMON_ERRORS},
+            }
+        },
         "/api/v1/knowledge-bases": {
             "get": {"summary": "List", "security": _STAFF, "responses": {"200": _json(_OBJ)}},
-            "post": {"summary": "Create (admin)", "security": _STAFF,
-                     "requestBody": _body({"type": "object", "required": ["name"], "properties": {
-                         "name": {"type": "string"}, "description": {"type": "string"},
-                         "is_default": {"type": "boolean"}}}),
-                     "responses": {"201": _json({"type": "object", "properties": {
-                         "id": {"type": "integer"}}}), "409": _err("Name taken"),
-                         **_COMMON_ERRORS}}},
-        "/api/v1/knowledge-bases/{kb_id}/documents": {"post": {
-            "summary": "Add a document: JSON {title, text, source_url?} or multipart `file`",
-            "security": _STAFF, "parameters": [_KB_PARAM],
-            "requestBody": {"required": True, "content": {
-                "application/json": {"schema": {"type": "object", "required": ["title", "text"],
-                                                "properties": {"title": {"type": "string"},
-                                                               "text": {"type": "string"},
-                                                               "source_url": {"type": "string"}}}},
-                "multipart/form-data": {"schema": {"type": "object", "properties": {
-                    "file": {"type": "string", "format": "binary"}}}}}},
-            "responses": {"202": _json({"type": "object", "properties": {
-                "id": {"type": "integer"}, "status": {"type": "string"}}}, "Queued"),
-                "413": _err("Too large"), "415": _err("Unsupported type"), **_COMMON_ERRORS}}},
+            "post": {
+                "summary": "Create (admin)",
+                "security": _STAFF,
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "description": {"type": "string"},
+                            "is_default": {"type": "boolean"},
+                        },
+                    }
+                ),
+                "responses": {
+                    "201": _json({"type": "object", "properties": {"id": {"type": "integer"}}}),
+                    "409": _err("Name taken"),
+                    **_COMMON_ERRORS,
+                },
+            },
+        },
+        "/api/v1/knowledge-bases/{kb_id}/documents": {
+            "post": {
+                "summary": "Add a document: JSON {title, text, source_url?} or multipart `file`",
+                "security": _STAFF,
+                "parameters": [_KB_PARAM],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["title", "text"],
+                                "properties": {
+                                    "title": {"type": "string"},
+                                    "text": {"type": "string"},
+                                    "source_url": {"type": "string"},
+                                },
+                            }
+                        },
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"file": {"type": "string", "format": "binary"}},
+                            }
+                        },
+                    },
+                },
+                "responses": {
+                    "202": _json(
+                        {
+                            "type": "object",
+                            "properties": {"id": {"type": "integer"}, "status": {"type": "string"}},
+                        },
+                        "Queued",
+                    ),
+                    "413": _err("Too large"),
+                    "415": _err("Unsupported type"),
+                    **_COMMON_ERRORS,
+                },
+            }
+        },
         "/api/v1/documents/{document_id}": {
-            "get": {"summary": "Indexing status", "security": _STAFF, "parameters": [_DOC_PARAM],
-                    "responses": {"200": _json({"type": "object", "properties": {
-                        "id": {"type": "integer"},
-                        "status": {"enum": ["queued", "indexing", "ready", "failed"]},
-                        "chunks": {"type": "integer"}, "error": {"type": ["string", "null"]}}}),
-                        **_COMMON_ERRORS}},
-            "delete": {"summary": "Delete with its chunks", "security": _STAFF,
-                       "parameters": [_DOC_PARAM],
-                       "responses": {"200": _json(_OBJ), **_COMMON_ERRORS}}},
-        "/api/v1/documents/{document_id}/retry": {"post": {
-            "summary": "Queue a failed document again", "security": _STAFF,
-            "parameters": [_DOC_PARAM], "responses": {"202": _json(_OBJ), **_COMMON_ERRORS}}},
-        "/api/v1/knowledge-bases/{kb_id}/search": {"post": {
-            "summary": "Hybrid search", "security": _STAFF, "parameters": [_KB_PARAM],
-            "requestBody": _body({"type": "object", "required": ["query"], "properties": {
-                "query": {"type": "string"}, "k": {"type": "integer", "minimum": 1,
-                                                   "maximum": 50}}}),
-            "responses": {"200": _json({"type": "object", "properties": {"results": {
-                "type": "array", "items": {"type": "object", "properties": {
-                    "document_id": {"type": "integer"}, "chunk_id": {"type": "integer"},
-                    "title": {"type": "string"}, "text": {"type": "string"},
-                    "score": {"type": "number"}}}}}}), **_COMMON_ERRORS}}},
+            "get": {
+                "summary": "Indexing status",
+                "security": _STAFF,
+                "parameters": [_DOC_PARAM],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "id": {"type": "integer"},
+                                "status": {"enum": ["queued", "indexing", "ready", "failed"]},
+                                "chunks": {"type": "integer"},
+                                "error": {"type": ["string", "null"]},
+                            },
+                        }
+                    ),
+                    **_COMMON_ERRORS,
+                },
+            },
+            "delete": {
+                "summary": "Delete with its chunks",
+                "security": _STAFF,
+                "parameters": [_DOC_PARAM],
+                "responses": {"200": _json(_OBJ), **_COMMON_ERRORS},
+            },
+        },
+        "/api/v1/documents/{document_id}/retry": {
+            "post": {
+                "summary": "Queue a failed document again",
+                "security": _STAFF,
+                "parameters": [_DOC_PARAM],
+                "responses": {"202": _json(_OBJ), **_COMMON_ERRORS},
+            }
+        },
+        "/api/v1/knowledge-bases/{kb_id}/search": {
+            "post": {
+                "summary": "Hybrid search",
+                "security": _STAFF,
+                "parameters": [_KB_PARAM],
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "required": ["query"],
+                        "properties": {
+                            "query": {"type": "string"},
+                            "k": {"type": "integer", "minimum": 1, "maximum": 50},
+                        },
+                    }
+                ),
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "results": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "document_id": {"type": "integer"},
+                                            "chunk_id": {"type": "integer"},
+                                            "title": {"type": "string"},
+                                            "text": {"type": "string"},
+                                            "score": {"type": "number"},
+                                        },
+                                    },
+                                }
+                            },
+                        }
+                    ),
+                    **_COMMON_ERRORS,
+                },
+            }
+        },
     },
 }

@@ -133,8 +133,12 @@ def conversation_note_create(request: HttpRequest, conversation_id: str) -> Json
         text=body.text.strip(),
     )
     return JsonResponse(
-        {"id": note.pk, "text": note.text, "author": note.author.username if note.author else None,
-         "created_at": note.created_at.isoformat()},
+        {
+            "id": note.pk,
+            "text": note.text,
+            "author": note.author.username if note.author else None,
+            "created_at": note.created_at.isoformat(),
+        },
         status=201,
     )
 
@@ -143,11 +147,17 @@ def conversation_note_create(request: HttpRequest, conversation_id: str) -> Json
 def knowledge_base_collection(request: HttpRequest) -> JsonResponse:
     if request.method == "GET":
         return JsonResponse(
-            {"results": [
-                {"id": kb.pk, "name": kb.name, "description": kb.description,
-                 "is_default": kb.is_default}
-                for kb in kb_selectors.knowledge_base_list()
-            ]}
+            {
+                "results": [
+                    {
+                        "id": kb.pk,
+                        "name": kb.name,
+                        "description": kb.description,
+                        "is_default": kb.is_default,
+                    }
+                    for kb in kb_selectors.knowledge_base_list()
+                ]
+            }
         )
     if not request.staff.is_admin_role:  # type: ignore[attr-defined]
         raise PermissionDenied("Only admins manage knowledge bases.")
@@ -166,8 +176,11 @@ def document_create(request: HttpRequest, kb_id: int) -> JsonResponse:
         if upload is None:
             raise ApplicationError("invalid_request", 'Send the file in the "file" field.')
         doc, _ = kb_services.document_create(
-            knowledge_base=kb, data=upload.read(), filename=upload.name or "",
-            title=request.POST.get("title", ""), source_url=request.POST.get("source_url", ""),
+            knowledge_base=kb,
+            data=upload.read(),
+            filename=upload.name or "",
+            title=request.POST.get("title", ""),
+            source_url=request.POST.get("source_url", ""),
         )
     else:
         body = parse_json(request, schemas.DocumentCreate)
@@ -184,8 +197,14 @@ def document_detail(request: HttpRequest, document_id: int) -> JsonResponse:
         kb_services.document_delete(document=doc)
         return JsonResponse({"id": document_id, "deleted": True})
     return JsonResponse(
-        {"id": doc.pk, "knowledge_base_id": doc.knowledge_base_id, "title": doc.title,
-         "status": doc.status, "chunks": doc.chunk_count, "error": doc.error or None}
+        {
+            "id": doc.pk,
+            "knowledge_base_id": doc.knowledge_base_id,
+            "title": doc.title,
+            "status": doc.status,
+            "chunks": doc.chunk_count,
+            "error": doc.error or None,
+        }
     )
 
 
@@ -205,14 +224,24 @@ def knowledge_base_search(request: HttpRequest, kb_id: int) -> JsonResponse:
     if not any(ch.isalnum() for ch in query):
         raise ApplicationError("invalid_query", "The query has no words to search for.")
     hits = kb_selectors.chunk_search_hybrid(
-        query=query, embedding=embedder().embed([query])[0].tolist(),
-        knowledge_base_ids=[kb.pk], k=body.k,
+        query=query,
+        embedding=embedder().embed([query])[0].tolist(),
+        knowledge_base_ids=[kb.pk],
+        k=body.k,
     )
     return JsonResponse(
-        {"results": [
-            {"document_id": h.document_id, "chunk_id": h.chunk_id, "title": h.title,
-             "text": h.text, "score": h.score, "similarity": h.similarity,
-             "found_by": list(h.found_by)}
-            for h in hits
-        ]}
+        {
+            "results": [
+                {
+                    "document_id": h.document_id,
+                    "chunk_id": h.chunk_id,
+                    "title": h.title,
+                    "text": h.text,
+                    "score": h.score,
+                    "similarity": h.similarity,
+                    "found_by": list(h.found_by),
+                }
+                for h in hits
+            ]
+        }
     )

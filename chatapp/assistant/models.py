@@ -1,8 +1,9 @@
-"""The trace of a turn: one PipelineRun per visitor message answered by the bot, one step per stage."""
+"""The trace of a turn: a PipelineRun per visitor message the bot answers, a step per stage."""
 
 from __future__ import annotations
 
 from django.db import models
+from typing_extensions import override
 
 from chatapp.conversations.models import Conversation, Message
 
@@ -35,6 +36,7 @@ class PipelineRun(models.Model):
             models.UniqueConstraint(fields=["question"], name="pipeline_run_once_per_question")
         ]
 
+    @override
     def __str__(self) -> str:
         return f"run {self.pk} ({self.status})"
 
@@ -70,5 +72,6 @@ class PipelineStep(models.Model):
             models.UniqueConstraint(fields=["run", "stage", "attempt"], name="pipeline_step_once")
         ]
 
+    @override
     def __str__(self) -> str:
         return f"{self.stage}#{self.attempt} ({self.status})"

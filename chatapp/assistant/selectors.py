@@ -1,4 +1,4 @@
-"""Reads for the admin dashboard: conversation and pipeline counts, recent turns, one turn's trace."""
+"""Reads for the admin dashboard: conversation and pipeline counts, recent turns, a turn's trace."""
 
 from __future__ import annotations
 
@@ -109,7 +109,8 @@ def _pretty(data: Any) -> str:
 def _labelled(rows: dict[str, int], choices: list[tuple[str, str]]) -> list[Tally]:
     """Counts in the order of ``choices`` (zeros included), then any unknown keys."""
     known = [Tally(key=k, label=label, count=rows.get(k, 0)) for k, label in choices]
-    extra = [Tally(key=k, label=k, count=n) for k, n in sorted(rows.items()) if k not in dict(choices)]
+    names = {k for k, _ in choices}
+    extra = [Tally(key=k, label=k, count=n) for k, n in sorted(rows.items()) if k not in names]
     return known + extra
 
 

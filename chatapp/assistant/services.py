@@ -36,7 +36,9 @@ _HUMAN_REQUEST = re.compile(
     re.IGNORECASE,
 )
 
-NOTICE_HANDOFF_REQUEST = "I'm connecting you with a person from our support team. They'll reply here."
+NOTICE_HANDOFF_REQUEST = (
+    "I'm connecting you with a person from our support team. They'll reply here."
+)
 NOTICE_ESCALATED = (
     "I'm not confident I can answer that correctly, so I've asked a person from our support "
     "team to help. They'll reply here."
@@ -169,7 +171,7 @@ def step_finish(*, step: PipelineStep, output: StageMessage) -> None:
 
 
 def run_is_live(run_id: int) -> bool:
-    """A run may still talk to the visitor: it is running and the bot still owns the conversation."""
+    """A run may still talk to the visitor: running, and the bot still owns the conversation."""
     return PipelineRun.objects.filter(
         pk=run_id,
         status=PipelineRun.Status.RUNNING,
@@ -198,7 +200,7 @@ def _finish_run(run: PipelineRun, *, status: str, verdict: str, reason: str, det
 def _outcome(run: PipelineRun, outcome: str) -> None:
     broadcast_on_commit(
         conversation_group(run.conversation_id),
-        TurnCompletedEvent(turn_id=run.pk, outcome=outcome),  # type: ignore[arg-type]  # Literal
+        TurnCompletedEvent(turn_id=run.pk, outcome=outcome),
     )
 
 
@@ -210,12 +212,17 @@ def pipeline_complete(*, draft: DraftAnswer, verdict: ReviewVerdict) -> Pipeline
         return run  # already failed by the watchdog, or finished by a redelivered task
     conversation = Conversation.objects.select_for_update().get(pk=run.conversation_id)
     if conversation.status != Conversation.Status.BOT:
-        _finish_run(run, status=PipelineRun.Status.SUPERSEDED, verdict=verdict.verdict,
-                    reason="agent_took_over", detail="")
+        _finish_run(
+            run,
+            status=PipelineRun.Status.SUPERSEDED,
+            verdict=verdict.verdict,
+            reason="agent_took_over",
+            detail="",
+        )
         _outcome(run, "superseded")
         return run
     if verdict.verdict == "approved":
-        review = {
+        review: dict[str, object] = {
             "verdict": "revised" if draft.attempt > 0 else "approved",
             "confidence": round(verdict.confidence, 3),
         }
@@ -231,19 +238,34 @@ def pipeline_complete(*, draft: DraftAnswer, verdict: ReviewVerdict) -> Pipeline
             for c in draft.citations
         ]
         run.answer = bot_message_create(
-            conversation=conversation, text=draft.text, citations=citations, review=review,
+            conversation=conversation,
+            text=draft.text,
+            citations=citations,
+            review=review,
             turn_id=run.pk,
         )
-        _finish_run(run, status=PipelineRun.Status.COMPLETED, verdict=str(review["verdict"]),
-                    reason="", detail="")
+        _finish_run(
+            run,
+            status=PipelineRun.Status.COMPLETED,
+            verdict=str(review["verdict"]),
+            reason="",
+            detail="",
+        )
         _outcome(run, "answered")
         return run
     conversation_handoff(
-        conversation=conversation, reason=verdict.reason or "escalated",
-        detail=verdict.critique or verdict.reason, notice=NOTICE_ESCALATED,
+        conversation=conversation,
+        reason=verdict.reason or "escalated",
+        detail=verdict.critique or verdict.reason,
+        notice=NOTICE_ESCALATED,
     )
-    _finish_run(run, status=PipelineRun.Status.ESCALATED, verdict="escalated",
-                reason=verdict.reason, detail=verdict.critique)
+    _finish_run(
+        run,
+        status=PipelineRun.Status.ESCALATED,
+        verdict="escalated",
+        reason=verdict.reason,
+        detail=verdict.critique,
+    )
     _outcome(run, "escalated")
     return run
 
@@ -260,16 +282,26 @@ def pipeline_fail(*, run_id: int, stage: str, error: str) -> PipelineRun | None:
     )
     if not PipelineStep.objects.filter(run=run, stage=stage).exists():
         PipelineStep.objects.create(
-            run=run, stage=stage, status=PipelineStep.Status.FAILED, error=error[:2000],
+            run=run,
+            stage=stage,
+            status=PipelineStep.Status.FAILED,
+            error=error[:2000],
             finished_at=now,
         )
     conversation = Conversation.objects.select_for_update().get(pk=run.conversation_id)
     if conversation.status == Conversation.Status.BOT:
         conversation_handoff(
-            conversation=conversation, reason="pipeline_failed",
-            detail=f"The {stage} stage failed: {error[:300]}", notice=NOTICE_FAILED,
+            conversation=conversation,
+            reason="pipeline_failed",
+            detail=f"The {stage} stage failed: {error[:300]}",
+            notice=NOTICE_FAILED,
         )
-    _finish_run(run, status=PipelineRun.Status.FAILED, verdict="", reason="pipeline_failed",
-                detail=f"{stage}: {error[:1000]}")
+    _finish_run(
+        run,
+        status=PipelineRun.Status.FAILED,
+        verdict="",
+        reason="pipeline_failed",
+        detail=f"{stage}: {error[:1000]}",
+    )
     _outcome(run, "failed")
     return run

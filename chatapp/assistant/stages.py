@@ -1,6 +1,6 @@
-"""Worker side of the three stages: run the model, record the step, hand on a typed message.
+"""Worker side of the three stages: run the model, record the step, hand on a message.
 
-Called by the thin Celery tasks in ``workers.tasks``; models are passed in (loaded once per process).
+Called by the thin Celery tasks in ``workers.tasks``; models are passed in (loaded once).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import socket
 import time
 
 from django.conf import settings
+from workers.inference.answerer import extract_citations, stream_answer
+from workers.inference.reviewer import review_answer
 
 from chatapp.assistant.services import (
     answer_delta,
@@ -20,9 +22,7 @@ from chatapp.assistant.services import (
     step_finish,
 )
 from chatapp.knowledge.selectors import chunk_search_hybrid
-from workers.inference.answerer import extract_citations, stream_answer
 from workers.inference.base import Embedder, Generator, Passage
-from workers.inference.reviewer import review_answer
 from workers.messages import (
     Citation,
     ClaimReview,
@@ -43,8 +43,12 @@ WORKER = socket.gethostname()
 def retrieval_run(request: TurnRequest, *, embedder: Embedder) -> RetrievalResult:
     """Find passages for the question (hybrid search over the conversation's knowledge bases)."""
     step, pending = step_begin(
-        run_id=request.run_id, stage="retrieval", attempt=0, payload=request,
-        model=embedder.name, worker=WORKER,
+        run_id=request.run_id,
+        stage="retrieval",
+        attempt=0,
+        payload=request,
+        model=embedder.name,
+        worker=WORKER,
     )
     if not pending:
         return RetrievalResult.model_validate(step.output)
@@ -62,8 +66,13 @@ def retrieval_run(request: TurnRequest, *, embedder: Embedder) -> RetrievalResul
         question=request.question,
         passages=[
             PassageRef(
-                ref=i, chunk_id=h.chunk_id, document_id=h.document_id, title=h.title,
-                text=h.text, score=h.score, found_by=list(h.found_by),  # type: ignore[arg-type]
+                ref=i,
+                chunk_id=h.chunk_id,
+                document_id=h.document_id,
+                title=h.title,
+                text=h.text,
+                score=h.score,
+                found_by=list(h.found_by),
                 source_url=h.source_url,
             )
             for i, h in enumerate(hits, start=1)
@@ -80,19 +89,31 @@ def _passages(refs: list[PassageRef]) -> list[Passage]:
 
 
 def answer_run(
-    retrieval: RetrievalResult, *, generator: Generator, attempt: int = 0, critique: str | None = None
+    retrieval: RetrievalResult,
+    *,
+    generator: Generator,
+    attempt: int = 0,
+    critique: str | None = None,
 ) -> DraftAnswer:
     """Write a grounded draft, streaming it to the visitor as it is generated."""
     step, pending = step_begin(
-        run_id=retrieval.run_id, stage="answering", attempt=attempt, payload=retrieval,
-        model=generator.name, worker=WORKER,
+        run_id=retrieval.run_id,
+        stage="answering",
+        attempt=attempt,
+        payload=retrieval,
+        model=generator.name,
+        worker=WORKER,
     )
     if not pending:
         return DraftAnswer.model_validate(step.output)
     base = {
-        "run_id": retrieval.run_id, "conversation_id": retrieval.conversation_id,
-        "attempt": attempt, "question": retrieval.question, "passages": retrieval.passages,
-        "critique": critique, "model": generator.name,
+        "run_id": retrieval.run_id,
+        "conversation_id": retrieval.conversation_id,
+        "attempt": attempt,
+        "question": retrieval.question,
+        "passages": retrieval.passages,
+        "critique": critique,
+        "model": generator.name,
     }
     skipped = None
     if retrieval.nothing_relevant:
@@ -100,7 +121,7 @@ def answer_run(
     elif not run_is_live(retrieval.run_id):
         skipped = "superseded"
     if skipped is not None:
-        draft = DraftAnswer(**base, text="", citations=[], skipped=skipped)  # type: ignore[arg-type]
+        draft = DraftAnswer(**base, text="", citations=[], skipped=skipped)
         step_finish(step=step, output=draft)
         return draft
     passages = _passages(retrieval.passages)
@@ -109,52 +130,93 @@ def answer_run(
     last_flush = time.monotonic()
     tokens = 0
     for delta in stream_answer(
-        generator, retrieval.question, passages, critique=critique,
+        generator,
+        retrieval.question,
+        passages,
+        critique=critique,
         max_new_tokens=settings.CHATAPP_ANSWER_MAX_TOKENS,
     ):
         tokens += 1
         parts.append(delta)
         pending_text += delta
         if time.monotonic() - last_flush >= DELTA_FLUSH_S:
-            answer_delta(run_id=retrieval.run_id, conversation_id=retrieval.conversation_id,
-                         text=pending_text, attempt=attempt)
+            answer_delta(
+                run_id=retrieval.run_id,
+                conversation_id=retrieval.conversation_id,
+                text=pending_text,
+                attempt=attempt,
+            )
             pending_text, last_flush = "", time.monotonic()
     if pending_text:
-        answer_delta(run_id=retrieval.run_id, conversation_id=retrieval.conversation_id,
-                     text=pending_text, attempt=attempt)
+        answer_delta(
+            run_id=retrieval.run_id,
+            conversation_id=retrieval.conversation_id,
+            text=pending_text,
+            attempt=attempt,
+        )
     text = "".join(parts).strip()
     by_ref = {p.ref: p for p in retrieval.passages}
     citations = [
-        Citation(ref=c.ref, document_id=by_ref[c.ref].document_id, chunk_id=by_ref[c.ref].chunk_id,
-                 title=by_ref[c.ref].title, quote=c.quote)
+        Citation(
+            ref=c.ref,
+            document_id=by_ref[c.ref].document_id,
+            chunk_id=by_ref[c.ref].chunk_id,
+            title=by_ref[c.ref].title,
+            quote=c.quote,
+        )
         for c in extract_citations(text, passages)
         if c.ref in by_ref
     ]
-    draft = DraftAnswer(**base, text=text, citations=citations, tokens=tokens)  # type: ignore[arg-type]
+    draft = DraftAnswer(**base, text=text, citations=citations, tokens=tokens)
     step_finish(step=step, output=draft)
     return draft
 
 
 def _decide(draft: DraftAnswer, generator: Generator) -> ReviewVerdict:
-    common = {"run_id": draft.run_id, "conversation_id": draft.conversation_id,
-              "attempt": draft.attempt, "model": generator.name}
+    common = {
+        "run_id": draft.run_id,
+        "conversation_id": draft.conversation_id,
+        "attempt": draft.attempt,
+        "model": generator.name,
+    }
     if draft.skipped == "nothing_relevant":
-        return ReviewVerdict(**common, verdict="escalated", confidence=0.0,  # type: ignore[arg-type]
-                             reason="no_relevant_passages",
-                             critique="The knowledge bases hold nothing relevant to the question.")
+        return ReviewVerdict(
+            **common,
+            verdict="escalated",
+            confidence=0.0,
+            reason="no_relevant_passages",
+            critique="The knowledge bases hold nothing relevant to the question.",
+        )
     if draft.skipped == "superseded":
-        return ReviewVerdict(**common, verdict="escalated", confidence=0.0,  # type: ignore[arg-type]
-                             reason="agent_took_over")
+        return ReviewVerdict(
+            **common,
+            verdict="escalated",
+            confidence=0.0,
+            reason="agent_took_over",
+        )
     if not draft.text:
-        return ReviewVerdict(**common, verdict="escalated", confidence=0.0,  # type: ignore[arg-type]
-                             reason="empty_answer", critique="The answerer wrote nothing.")
+        return ReviewVerdict(
+            **common,
+            verdict="escalated",
+            confidence=0.0,
+            reason="empty_answer",
+            critique="The answerer wrote nothing.",
+        )
     outcome = review_answer(
-        generator, draft.question, draft.text, _passages(draft.passages),
-        threshold=settings.CHATAPP_REVIEW_THRESHOLD, max_claims=settings.CHATAPP_REVIEW_MAX_CLAIMS,
+        generator,
+        draft.question,
+        draft.text,
+        _passages(draft.passages),
+        threshold=settings.CHATAPP_REVIEW_THRESHOLD,
+        max_claims=settings.CHATAPP_REVIEW_MAX_CLAIMS,
     )
     claims = [
-        ClaimReview(sentence=c.sentence, support=round(c.support, 4), refs=list(c.refs),
-                    unsupported_numbers=list(c.unsupported_numbers))
+        ClaimReview(
+            sentence=c.sentence,
+            support=round(c.support, 4),
+            refs=list(c.refs),
+            unsupported_numbers=list(c.unsupported_numbers),
+        )
         for c in outcome.claims
     ]
     confidence = max(0.0, min(1.0, outcome.confidence))
@@ -164,17 +226,29 @@ def _decide(draft: DraftAnswer, generator: Generator) -> ReviewVerdict:
         verdict, reason = "revise", "unsupported_claims"
     else:
         verdict, reason = "escalated", "unsupported_answer"
-    return ReviewVerdict(**common, verdict=verdict, confidence=confidence,  # type: ignore[arg-type]
-                         critique=outcome.critique, reason=reason, claims=claims)
+    return ReviewVerdict(
+        **common,
+        verdict=verdict,
+        confidence=confidence,
+        critique=outcome.critique,
+        reason=reason,
+        claims=claims,
+    )
 
 
 def review_run(draft: DraftAnswer, *, generator: Generator) -> ReviewVerdict:
     """Check a draft against its passages, then approve it, send it back, or escalate."""
     step, pending = step_begin(
-        run_id=draft.run_id, stage="review", attempt=draft.attempt, payload=draft,
-        model=generator.name, worker=WORKER,
+        run_id=draft.run_id,
+        stage="review",
+        attempt=draft.attempt,
+        payload=draft,
+        model=generator.name,
+        worker=WORKER,
     )
-    verdict = ReviewVerdict.model_validate(step.output) if not pending else _decide(draft, generator)
+    verdict = (
+        ReviewVerdict.model_validate(step.output) if not pending else _decide(draft, generator)
+    )
     if pending:
         step_finish(step=step, output=verdict)
     if verdict.verdict == "revise":

@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from typing_extensions import override
 
 from chatapp.core.models import TimeStampedModel
 from chatapp.knowledge.models import KnowledgeBase
@@ -37,6 +38,7 @@ class Conversation(TimeStampedModel):
     class Meta:
         indexes = [models.Index(fields=["status", "-last_message_at"])]
 
+    @override
     def __str__(self) -> str:
         return str(self.id)
 
@@ -72,6 +74,7 @@ class Message(models.Model):
             )
         ]
 
+    @override
     def __str__(self) -> str:
         return f"{self.role}: {self.text[:40]}"
 
@@ -98,6 +101,7 @@ class Participant(models.Model):
             )
         ]
 
+    @override
     def __str__(self) -> str:
         return f"{self.role} in {self.conversation_id}"
 
@@ -115,5 +119,6 @@ class Note(models.Model):
     class Meta:
         ordering = ["created_at"]
 
+    @override
     def __str__(self) -> str:
         return self.text[:40]

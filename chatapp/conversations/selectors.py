@@ -55,7 +55,9 @@ def note_list(conversation: Conversation) -> QuerySet[Note]:
     return conversation.notes.select_related("author").order_by("created_at")
 
 
-def conversation_queue(*, statuses: list[str] | None = None, limit: int = 100) -> list[Conversation]:
+def conversation_queue(
+    *, statuses: list[str] | None = None, limit: int = 100
+) -> list[Conversation]:
     """Conversations for the console, most recent activity first."""
     qs = Conversation.objects.select_related("assignee")
     if statuses:
@@ -73,7 +75,7 @@ def message_payload(message: Message, *, turn_id: int | None = None) -> MessageP
     return MessagePayload(
         id=message.pk,
         conversation_id=str(message.conversation_id),
-        role=message.role,  # type: ignore[arg-type]  # TextChoices value matches the Literal
+        role=message.role,
         text=message.text,
         created_at=message.created_at,
         client_msg_id=str(message.client_msg_id) if message.client_msg_id else None,
@@ -88,7 +90,7 @@ def conversation_summary(conversation: Conversation) -> ConversationSummary:
     last = conversation.messages.order_by("-created_at", "-id").first()
     return ConversationSummary(
         id=str(conversation.pk),
-        status=conversation.status,  # type: ignore[arg-type]  # TextChoices value matches the Literal
+        status=conversation.status,
         assignee=agent_payload(conversation.assignee),
         handoff_reason=conversation.handoff_reason,
         last_message=(last.text[:140] if last else ""),

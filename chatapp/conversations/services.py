@@ -1,4 +1,4 @@
-"""Writes for conversations: create, messages, hand-off, assignment, notes. Each broadcasts on commit."""
+"""Writes for conversations: create, messages, hand-off, assignment, notes; broadcast on commit."""
 
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ ERR_CLOSED = "The conversation is closed."
 
 
 @transaction.atomic
-def conversation_create(*, knowledge_base_ids: Sequence[int] | None = None) -> tuple[Conversation, str]:
+def conversation_create(
+    *, knowledge_base_ids: Sequence[int] | None = None
+) -> tuple[Conversation, str]:
     """Open a conversation for a visitor.
 
     Args:
@@ -186,7 +188,9 @@ def conversation_handoff(
     _message_add(conversation=conversation, role=Message.Role.SYSTEM, text=notice)
     broadcast_on_commit(
         conversation_group(conversation.pk),
-        ConversationHandoffEvent(conversation_id=str(conversation.pk), reason=reason, detail=detail),
+        ConversationHandoffEvent(
+            conversation_id=str(conversation.pk), reason=reason, detail=detail
+        ),
     )
     return conversation
 
@@ -205,7 +209,7 @@ def _assignment_changed(conversation: Conversation, notice: str) -> None:
         conversation_group(conversation.pk),
         ConversationAssignedEvent(
             conversation_id=str(conversation.pk),
-            status=conversation.status,  # type: ignore[arg-type]  # TextChoices value
+            status=conversation.status,
             assignee=agent_payload(conversation.assignee),
         ),
     )
@@ -282,9 +286,7 @@ def agent_message_create(*, conversation: Conversation, agent: User, text: str) 
         raise Conflict("closed", ERR_CLOSED)
     if conversation.assignee_id != agent.pk:
         raise Conflict("not_assignee", ERR_NOT_ASSIGNEE)
-    return _message_add(
-        conversation=conversation, role=Message.Role.AGENT, text=text, author=agent
-    )
+    return _message_add(conversation=conversation, role=Message.Role.AGENT, text=text, author=agent)
 
 
 @transaction.atomic

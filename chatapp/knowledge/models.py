@@ -6,6 +6,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
+from typing_extensions import override
 
 from chatapp.core.models import TimeStampedModel
 
@@ -21,6 +22,7 @@ class KnowledgeBase(TimeStampedModel):
     # Conversations created without an explicit set search the default knowledge bases.
     is_default = models.BooleanField(default=True)
 
+    @override
     def __str__(self) -> str:
         return self.name
 
@@ -49,6 +51,7 @@ class Document(TimeStampedModel):
     class Meta:
         indexes = [models.Index(fields=["knowledge_base", "status"])]
 
+    @override
     def __str__(self) -> str:
         return self.title
 
@@ -85,5 +88,6 @@ class Chunk(models.Model):
             GinIndex(name="chunk_search_vector_gin", fields=["search_vector"]),
         ]
 
+    @override
     def __str__(self) -> str:
         return f"{self.document_id}#{self.ordinal}"

@@ -58,7 +58,7 @@ def _vector_candidates(
         .only("id", "text", "document_id", "document__title", "document__source_url")
         .order_by("distance")[:limit]
     )
-    return [(c, 1.0 - float(c.distance)) for c in qs]  # type: ignore[attr-defined]  # annotated
+    return [(c, 1.0 - float(c.distance)) for c in qs]
 
 
 def _keyword_candidates(query: str, kb_ids: Sequence[int], limit: int) -> list[Chunk]:

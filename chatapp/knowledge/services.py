@@ -1,4 +1,4 @@
-"""Writes for knowledge bases: create, accept documents, index them (in a retrieval worker), delete."""
+"""Writes for knowledge bases: create, accept documents, index them (in a worker), delete."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ ERR_DUPLICATE_KB = "A knowledge base with this name exists."
 
 
 @transaction.atomic
-def knowledge_base_create(*, name: str, description: str = "", is_default: bool = True) -> KnowledgeBase:
+def knowledge_base_create(
+    *, name: str, description: str = "", is_default: bool = True
+) -> KnowledgeBase:
     """Create a knowledge base.
 
     Raises:
@@ -67,7 +69,7 @@ def document_create(
     and embedding run in a retrieval worker.
 
     Returns:
-        The document and whether indexing was queued (False: an identical document was already there).
+        The document and whether indexing was queued (False: an identical one is there).
 
     Raises:
         ApplicationError: ``invalid_document`` for empty/oversized/unsupported input.
@@ -98,7 +100,11 @@ def document_create(
     same = Document.objects.filter(
         knowledge_base=knowledge_base, title=title, filename=filename
     ).first()
-    if same is not None and same.content_hash == content_hash and same.status != Document.Status.FAILED:
+    if (
+        same is not None
+        and same.content_hash == content_hash
+        and same.status != Document.Status.FAILED
+    ):
         return same, False
     doc = same or Document(knowledge_base=knowledge_base, title=title, filename=filename)
     doc.source_url = source_url
@@ -139,9 +145,7 @@ def _parse(doc: Document) -> ParsedDocument:
 
 
 def _set_status(doc: Document, status: str, error: str = "") -> None:
-    Document.objects.filter(pk=doc.pk).update(
-        status=status, error=error, updated_at=timezone.now()
-    )
+    Document.objects.filter(pk=doc.pk).update(status=status, error=error, updated_at=timezone.now())
 
 
 def document_index(

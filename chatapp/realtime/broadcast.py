@@ -1,4 +1,4 @@
-"""Send typed events to channel-layer groups: after commit for state changes, at once for stream deltas."""
+"""Send typed events to groups: after commit for state changes, at once for stream deltas."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Websocket consumers: a conversation's socket (visitor or staff) and the agents' console socket."""
+"""Websocket consumers: a conversation's socket (visitor or staff) and the console socket."""
 
 from __future__ import annotations
 
@@ -19,11 +19,13 @@ CLOSE_FORBIDDEN = 4403
 
 
 def _is_staff(user: Any) -> bool:
-    return bool(user is not None and user.is_authenticated and getattr(user, "is_staff_member", False))
+    return bool(
+        user is not None and user.is_authenticated and getattr(user, "is_staff_member", False)
+    )
 
 
 class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # untyped base
-    """``/ws/conversations/<id>/?token=…``: the visitor (token) or staff (session) in one conversation."""
+    """``/ws/conversations/<id>/?token=…``: the visitor (token) or staff (session)."""
 
     conversation_id: str
     group: str
@@ -125,8 +127,13 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # unty
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong"})
             return
-        await self.send_json({"type": "error", "code": "unknown_type",
-                              "detail": "The console socket only accepts ping."})
+        await self.send_json(
+            {
+                "type": "error",
+                "code": "unknown_type",
+                "detail": "The console socket only accepts ping.",
+            }
+        )
 
     @classmethod
     async def decode_json(cls, text_data: str) -> Any:
@@ -137,6 +144,3 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # unty
 
     async def conversation_updated(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
-
-
-

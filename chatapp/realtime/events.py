@@ -1,4 +1,4 @@
-"""Every event the server sends over websockets, as typed payloads (the public contract in docs/api.md)."""
+"""Every event the server sends over websockets, as typed payloads (contract: docs/api.md)."""
 
 from __future__ import annotations
 

@@ -56,7 +56,8 @@ def parse_client_frame(data: Any) -> MessageSendFrame | PingFrame:
         raise FrameError("text_required", '"text" must be a non-empty string.')
     if len(text) > settings.CHATAPP_MESSAGE_MAX_CHARS:
         raise FrameError(
-            "text_too_long", f"Messages are limited to {settings.CHATAPP_MESSAGE_MAX_CHARS} characters."
+            "text_too_long",
+            f"Messages are limited to {settings.CHATAPP_MESSAGE_MAX_CHARS} characters.",
         )
     try:
         return MessageSendFrame.model_validate(data)

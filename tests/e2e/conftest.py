@@ -56,7 +56,7 @@ def _wait_healthy(url: str, procs: list[subprocess.Popen[bytes]]) -> None:
             if proc.poll() is not None:
                 raise RuntimeError(f"{proc.args} exited with {proc.returncode}; logs in {LOG_DIR}")
         try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
+            with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310  (loopback)
                 if resp.status == 200:
                     return
         except urllib.error.HTTPError as exc:
@@ -78,7 +78,9 @@ def test_models() -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def stack(django_db_setup: Any, django_db_blocker: Any, test_models: dict[str, Path]) -> Iterator[Stack]:
+def stack(
+    django_db_setup: Any, django_db_blocker: Any, test_models: dict[str, Path]
+) -> Iterator[Stack]:
     """uvicorn + one Celery worker (all three queues, one LLM copy) on the test database."""
     from django.db import connection
 
@@ -94,20 +96,58 @@ def stack(django_db_setup: Any, django_db_blocker: Any, test_models: dict[str, P
     }
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     celery = [sys.executable, "-m", "celery", "-A", "chatapp.config"]
-    subprocess.run([*celery, "purge", "-f", "-Q", "retrieval,answering,review"], env=env,
-                   cwd=ROOT, check=False, capture_output=True, timeout=60)
+    subprocess.run(
+        [*celery, "purge", "-f", "-Q", "retrieval,answering,review"],
+        env=env,
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        timeout=60,
+    )
     procs = []
     with (LOG_DIR / "worker.log").open("wb") as wlog, (LOG_DIR / "web.log").open("wb") as hlog:
-        procs.append(subprocess.Popen(
-            [*celery, "worker", "-Q", "retrieval,answering,review", "-c", "1",
-             "-n", f"e2e-{port}@%h", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
-            env=env, cwd=ROOT, stdout=wlog, stderr=subprocess.STDOUT,
-        ))
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "chatapp.config.asgi:application",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env=env, cwd=ROOT, stdout=hlog, stderr=subprocess.STDOUT,
-        ))
+        procs.append(
+            subprocess.Popen(
+                [
+                    *celery,
+                    "worker",
+                    "-Q",
+                    "retrieval,answering,review",
+                    "-c",
+                    "1",
+                    "-n",
+                    f"e2e-{port}@%h",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--loglevel",
+                    "INFO",
+                ],
+                env=env,
+                cwd=ROOT,
+                stdout=wlog,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "chatapp.config.asgi:application",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    "warning",
+                ],
+                env=env,
+                cwd=ROOT,
+                stdout=hlog,
+                stderr=subprocess.STDOUT,
+            )
+        )
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/healthz", procs)
         yield Stack(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", env)

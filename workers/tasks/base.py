@@ -7,6 +7,7 @@ from typing import Any
 from celery import Task
 from celery.utils.log import get_task_logger
 from django.conf import settings
+from typing_extensions import override
 
 logger = get_task_logger(f"{__name__}.celery")
 
@@ -25,16 +26,17 @@ class StageTask(Task):  # type: ignore[type-arg]  # celery-types generic params 
     acks_late = True
     stage = "retrieval"
 
-    @property
-    def soft_time_limit(self) -> int:  # type: ignore[override]  # read at call time from settings
-        return int(settings.CHATAPP_STAGE_SOFT_LIMIT_S)
+    soft_time_limit = settings.CHATAPP_STAGE_SOFT_LIMIT_S
+    time_limit = settings.CHATAPP_STAGE_HARD_LIMIT_S
 
-    @property
-    def time_limit(self) -> int:  # type: ignore[override]
-        return int(settings.CHATAPP_STAGE_HARD_LIMIT_S)
-
+    @override
     def on_failure(
-        self, exc: Exception, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: Any
+        self,
+        exc: Exception,
+        task_id: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        einfo: Any,
     ) -> None:
         """Record the failure in the trace and hand the conversation to people."""
         from chatapp.assistant.services import pipeline_fail

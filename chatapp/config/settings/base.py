@@ -1,4 +1,4 @@
-"""All settings. Every value that varies by deployment comes from the environment (see .env.example)."""
+"""All settings. Every value that varies by deployment comes from the environment (.env.example)."""
 
 from __future__ import annotations
 
@@ -148,9 +148,7 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_DEFAULT_QUEUE = "retrieval"
 
 # Worker layout of `make run`: on a small CPU box one process holds the LLM for both LLM stages.
-CHATAPP_WORKERS = env.list(
-    "CHATAPP_WORKERS", default=["retrieval:1", "answering,review:1"]
-)
+CHATAPP_WORKERS = env.list("CHATAPP_WORKERS", default=["retrieval:1", "answering,review:1"])
 
 # --- Models -----------------------------------------------------------------------------------
 CHATAPP_MODELS_DIR = Path(env("CHATAPP_MODELS_DIR", default=str(VAR_DIR / "models")))

@@ -8,12 +8,14 @@ import os
 os.environ.setdefault("CHATAPP_VAR_DIR", os.path.join(os.getcwd(), "var", "test"))
 os.environ.setdefault("CHATAPP_MODELS_DIR", os.path.join(os.getcwd(), "var", "models"))
 
-from chatapp.config.settings.base import *  # noqa: E402,F403
-from chatapp.config.settings.base import CHATAPP_MODELS_DIR, env  # noqa: E402
+from chatapp.config.settings.base import *  # noqa: F403
+from chatapp.config.settings.base import CHATAPP_MODELS_DIR, env
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CHATAPP_MODEL_PROFILE = "test"
-CHATAPP_LLM_MODEL = env("CHATAPP_TEST_LLM_MODEL", default=str(CHATAPP_MODELS_DIR / "smollm2-135m-instruct"))
+CHATAPP_LLM_MODEL = env(
+    "CHATAPP_TEST_LLM_MODEL", default=str(CHATAPP_MODELS_DIR / "smollm2-135m-instruct")
+)
 CHATAPP_REVIEW_MODEL = CHATAPP_LLM_MODEL
 CHATAPP_ANSWER_MAX_TOKENS = 40
 CHATAPP_REVIEW_MAX_CLAIMS = 2

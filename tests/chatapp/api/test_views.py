@@ -59,7 +59,7 @@ def test_create_conversation_refuses_bad_bodies(client, body, content_type, stat
 def test_get_conversation_needs_its_token_or_a_staff_key(client, agent_key):
     # given
     conversation, token = make_conversation()
-    other, other_token = make_conversation()
+    _, other_token = make_conversation()
     url = f"/api/v1/conversations/{conversation.pk}"
     # when
     as_visitor = client.get(url, HTTP_X_CONVERSATION_TOKEN=token)
@@ -69,8 +69,12 @@ def test_get_conversation_needs_its_token_or_a_staff_key(client, agent_key):
     bad_key = client.get(url, HTTP_AUTHORIZATION="Bearer ck_nope_nope")
     # then
     assert as_visitor.status_code == 200
-    assert as_visitor.json() == {"id": str(conversation.pk), "status": "bot", "assignee": None,
-                                 "messages": []}
+    assert as_visitor.json() == {
+        "id": str(conversation.pk),
+        "status": "bot",
+        "assignee": None,
+        "messages": [],
+    }
     assert as_staff.status_code == 200
     assert anonymous.status_code == 401
     assert wrong.status_code == 401
@@ -88,13 +92,27 @@ def test_unknown_conversation_is_404_json(client, agent_key):
 
 def test_knowledge_base_create_needs_an_admin_key(client, admin_key, agent_key):
     # when
-    anonymous = client.post("/api/v1/knowledge-bases", {"name": "FAQ"}, content_type="application/json")
-    as_agent = client.post("/api/v1/knowledge-bases", {"name": "FAQ"},
-                           content_type="application/json", **auth(agent_key))
-    as_admin = client.post("/api/v1/knowledge-bases", {"name": "FAQ"},
-                           content_type="application/json", **auth(admin_key))
-    duplicate = client.post("/api/v1/knowledge-bases", {"name": "FAQ"},
-                            content_type="application/json", **auth(admin_key))
+    anonymous = client.post(
+        "/api/v1/knowledge-bases", {"name": "FAQ"}, content_type="application/json"
+    )
+    as_agent = client.post(
+        "/api/v1/knowledge-bases",
+        {"name": "FAQ"},
+        content_type="application/json",
+        **auth(agent_key),
+    )
+    as_admin = client.post(
+        "/api/v1/knowledge-bases",
+        {"name": "FAQ"},
+        content_type="application/json",
+        **auth(admin_key),
+    )
+    duplicate = client.post(
+        "/api/v1/knowledge-bases",
+        {"name": "FAQ"},
+        content_type="application/json",
+        **auth(admin_key),
+    )
     # then
     assert anonymous.status_code == 401
     assert as_agent.status_code == 403
@@ -112,7 +130,8 @@ def test_document_json_upload_is_queued(client, admin_key, indexed_later, commit
         response = client.post(
             f"/api/v1/knowledge-bases/{kb.pk}/documents",
             {"title": "Refunds", "text": "# Refunds\n\nRefunds take 5 days."},
-            content_type="application/json", **auth(admin_key),
+            content_type="application/json",
+            **auth(admin_key),
         )
     # then
     assert response.status_code == 202
@@ -120,8 +139,14 @@ def test_document_json_upload_is_queued(client, admin_key, indexed_later, commit
     assert response.json() == {"id": doc.pk, "status": "queued"}
     assert indexed_later == [doc.pk]
     status = client.get(f"/api/v1/documents/{doc.pk}", **auth(admin_key)).json()
-    assert status == {"id": doc.pk, "knowledge_base_id": kb.pk, "title": "Refunds",
-                      "status": "queued", "chunks": 0, "error": None}
+    assert status == {
+        "id": doc.pk,
+        "knowledge_base_id": kb.pk,
+        "title": "Refunds",
+        "status": "queued",
+        "chunks": 0,
+        "error": None,
+    }
 
 
 @pytest.mark.parametrize(
@@ -139,7 +164,8 @@ def test_bad_uploads_are_refused_at_once(client, admin_key, indexed_later, name,
     # when
     response = client.post(
         f"/api/v1/knowledge-bases/{kb.pk}/documents",
-        {"file": SimpleUploadedFile(name, data)}, **auth(admin_key),
+        {"file": SimpleUploadedFile(name, data)},
+        **auth(admin_key),
     )
     # then
     assert response.status_code == status

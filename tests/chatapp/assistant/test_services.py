@@ -36,14 +36,17 @@ def test_wants_human(text, expected):
     assert wants_human(text) is expected
 
 
-def test_visitor_message_starts_one_run_with_the_conversation_kbs(dispatched, broadcasts, committed):
+def test_visitor_message_starts_one_run_with_the_conversation_kbs(
+    dispatched, broadcasts, committed
+):
     with committed():
         # given
         kb = KnowledgeBaseFactory()
         conversation, _ = make_conversation([kb.pk])
         # when
         message, created = visitor_message_receive(
-            conversation_id=str(conversation.pk), text="How long do refunds take?",
+            conversation_id=str(conversation.pk),
+            text="How long do refunds take?",
             client_msg_id=uuid.uuid4(),
         )
     # then
@@ -62,7 +65,9 @@ def test_resent_message_does_not_start_a_second_run(dispatched, broadcasts, comm
         conversation, _ = make_conversation()
         msg_id = uuid.uuid4()
         # when
-        visitor_message_receive(conversation_id=str(conversation.pk), text="hi", client_msg_id=msg_id)
+        visitor_message_receive(
+            conversation_id=str(conversation.pk), text="hi", client_msg_id=msg_id
+        )
         _, created = visitor_message_receive(
             conversation_id=str(conversation.pk), text="hi", client_msg_id=msg_id
         )
@@ -109,29 +114,52 @@ def test_bot_stays_silent_while_an_agent_holds_the_conversation(dispatched, broa
 
 
 def _draft(run: PipelineRun, attempt: int = 0) -> DraftAnswer:
-    passage = PassageRef(ref=1, chunk_id=7, document_id=3, title="Refunds", text="Refunds take 5 days.",
-                         score=0.5, source_url="https://help.example/refunds")
+    passage = PassageRef(
+        ref=1,
+        chunk_id=7,
+        document_id=3,
+        title="Refunds",
+        text="Refunds take 5 days.",
+        score=0.5,
+        source_url="https://help.example/refunds",
+    )
     return DraftAnswer(
-        run_id=run.pk, conversation_id=str(run.conversation_id), attempt=attempt,
-        question="How long?", passages=[passage], text="Refunds take 5 days [1].",
-        citations=[Citation(ref=1, document_id=3, chunk_id=7, title="Refunds",
-                            quote="Refunds take 5 days.")],
+        run_id=run.pk,
+        conversation_id=str(run.conversation_id),
+        attempt=attempt,
+        question="How long?",
+        passages=[passage],
+        text="Refunds take 5 days [1].",
+        citations=[
+            Citation(
+                ref=1, document_id=3, chunk_id=7, title="Refunds", quote="Refunds take 5 days."
+            )
+        ],
     )
 
 
 def _run(dispatched) -> PipelineRun:
     conversation, _ = make_conversation()
-    visitor_message_receive(conversation_id=str(conversation.pk), text="How long?", client_msg_id=None)
+    visitor_message_receive(
+        conversation_id=str(conversation.pk), text="How long?", client_msg_id=None
+    )
     return PipelineRun.objects.get()
 
 
-def test_approved_verdict_posts_a_cited_reviewed_answer(dispatched, broadcasts, events_of, committed):
+def test_approved_verdict_posts_a_cited_reviewed_answer(
+    dispatched, broadcasts, events_of, committed
+):
     with committed():
         # given
         run = _run(dispatched)
         draft = _draft(run, attempt=1)
-        verdict = ReviewVerdict(run_id=run.pk, conversation_id=draft.conversation_id, attempt=1,
-                                verdict="approved", confidence=0.91)
+        verdict = ReviewVerdict(
+            run_id=run.pk,
+            conversation_id=draft.conversation_id,
+            attempt=1,
+            verdict="approved",
+            confidence=0.91,
+        )
         # when
         pipeline_complete(draft=draft, verdict=verdict)
     # then
@@ -139,12 +167,18 @@ def test_approved_verdict_posts_a_cited_reviewed_answer(dispatched, broadcasts, 
     assert run.status == PipelineRun.Status.COMPLETED
     assert run.answer is not None
     assert run.answer.review == {"verdict": "revised", "confidence": 0.91}
-    assert run.answer.citations == [{
-        "document_id": 3, "chunk_id": 7, "title": "Refunds", "quote": "Refunds take 5 days.",
-        "source_url": "https://help.example/refunds",
-    }]
+    assert run.answer.citations == [
+        {
+            "document_id": 3,
+            "chunk_id": 7,
+            "title": "Refunds",
+            "quote": "Refunds take 5 days.",
+            "source_url": "https://help.example/refunds",
+        }
+    ]
     bot = [e for e in events_of("message.created") if e["message"]["role"] == "bot"]
-    assert len(bot) == 1 and bot[0]["message"]["turn_id"] == run.pk
+    assert len(bot) == 1
+    assert bot[0]["message"]["turn_id"] == run.pk
     assert events_of("turn.completed") == [
         {"type": "turn.completed", "turn_id": run.pk, "outcome": "answered"}
     ]
@@ -155,9 +189,15 @@ def test_escalated_verdict_hands_off_with_the_reason(dispatched, broadcasts, eve
         # given
         run = _run(dispatched)
         draft = _draft(run)
-        verdict = ReviewVerdict(run_id=run.pk, conversation_id=draft.conversation_id, attempt=0,
-                                verdict="escalated", confidence=0.1, reason="unsupported_answer",
-                                critique="The number 5 is not in the passages.")
+        verdict = ReviewVerdict(
+            run_id=run.pk,
+            conversation_id=draft.conversation_id,
+            attempt=0,
+            verdict="escalated",
+            confidence=0.1,
+            reason="unsupported_answer",
+            critique="The number 5 is not in the passages.",
+        )
         # when
         pipeline_complete(draft=draft, verdict=verdict)
     # then
@@ -169,7 +209,9 @@ def test_escalated_verdict_hands_off_with_the_reason(dispatched, broadcasts, eve
     assert not Message.objects.filter(role=Message.Role.BOT).exists()
 
 
-def test_pipeline_fail_tells_the_visitor_and_keeps_their_message(dispatched, broadcasts, events_of, committed):
+def test_pipeline_fail_tells_the_visitor_and_keeps_their_message(
+    dispatched, broadcasts, events_of, committed
+):
     with committed():
         # given
         run = _run(dispatched)
@@ -187,7 +229,9 @@ def test_pipeline_fail_tells_the_visitor_and_keeps_their_message(dispatched, bro
     assert [e["outcome"] for e in events_of("turn.completed")] == ["failed"]
 
 
-def test_answer_is_dropped_when_an_agent_took_over_meanwhile(dispatched, broadcasts, events_of, committed):
+def test_answer_is_dropped_when_an_agent_took_over_meanwhile(
+    dispatched, broadcasts, events_of, committed
+):
     with committed():
         # given
         from chatapp.conversations.services import conversation_assign
@@ -196,8 +240,13 @@ def test_answer_is_dropped_when_an_agent_took_over_meanwhile(dispatched, broadca
         agent = AgentFactory()
         conversation_assign(conversation=run.conversation, agent=agent, by=agent)
         draft = _draft(run)
-        verdict = ReviewVerdict(run_id=run.pk, conversation_id=draft.conversation_id, attempt=0,
-                                verdict="approved", confidence=0.9)
+        verdict = ReviewVerdict(
+            run_id=run.pk,
+            conversation_id=draft.conversation_id,
+            attempt=0,
+            verdict="approved",
+            confidence=0.9,
+        )
         # when
         pipeline_complete(draft=draft, verdict=verdict)
     # then

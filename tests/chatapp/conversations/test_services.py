@@ -53,8 +53,12 @@ def test_visitor_message_create_stores_a_resend_once(broadcasts, events_of, comm
         conversation, _ = conversation_create()
         msg_id = uuid.uuid4()
         # when
-        first, created1 = visitor_message_create(conversation=conversation, text="hi", client_msg_id=msg_id)
-        again, created2 = visitor_message_create(conversation=conversation, text="hi", client_msg_id=msg_id)
+        first, created1 = visitor_message_create(
+            conversation=conversation, text="hi", client_msg_id=msg_id
+        )
+        again, created2 = visitor_message_create(
+            conversation=conversation, text="hi", client_msg_id=msg_id
+        )
     # then
     assert (created1, created2) == (True, False)
     assert first.pk == again.pk
@@ -93,11 +97,14 @@ def test_claim_reply_transfer_and_hand_back(broadcasts, events_of, committed):
     conversation.refresh_from_db()
     assert conversation.status == Conversation.Status.BOT
     assert conversation.assignee is None
-    assert reply.role == Message.Role.AGENT and reply.author == agent
+    assert reply.role == Message.Role.AGENT
+    assert reply.author == agent
     assigned = events_of("conversation.assigned")
     assert [e["status"] for e in assigned] == ["assigned", "assigned", "bot"]
     assert [e["assignee"]["username"] if e["assignee"] else None for e in assigned] == [
-        agent.username, admin.username, None,
+        agent.username,
+        admin.username,
+        None,
     ]
 
 

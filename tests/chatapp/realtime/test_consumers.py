@@ -26,7 +26,9 @@ async def _connect(path: str) -> tuple[WebsocketCommunicator, bool, int | None]:
 
 async def _open(dispatched) -> tuple[WebsocketCommunicator, str]:
     conversation, token = await sync_to_async(make_conversation)()
-    communicator, connected, _ = await _connect(f"/ws/conversations/{conversation.pk}/?token={token}")
+    communicator, connected, _ = await _connect(
+        f"/ws/conversations/{conversation.pk}/?token={token}"
+    )
     assert connected
     return communicator, str(conversation.pk)
 
@@ -35,7 +37,7 @@ async def test_missing_token_is_refused_with_4401():
     # given
     conversation, _ = await sync_to_async(make_conversation)()
     # when
-    communicator, connected, code = await _connect(f"/ws/conversations/{conversation.pk}/")
+    _, connected, code = await _connect(f"/ws/conversations/{conversation.pk}/")
     # then
     assert (connected, code) == (False, 4401)
 

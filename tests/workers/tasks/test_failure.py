@@ -1,4 +1,4 @@
-"""A stage that fails, or a turn that runs past its deadline, ends with a hand-off, never silence."""
+"""A failed stage, or a turn past its deadline, ends with a hand-off, never silence."""
 
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ def test_a_stage_given_a_malformed_message_fails_the_turn_with_a_handoff(
     assert run.detail.startswith("answering: ValidationError")
     assert run.conversation.status == Conversation.Status.WAITING
     assert list(Message.objects.order_by("id").values_list("role", "text")) == [
-        ("visitor", "Where is my parcel?"), ("system", NOTICE_FAILED),
+        ("visitor", "Where is my parcel?"),
+        ("system", NOTICE_FAILED),
     ]
     outcomes = [m["outcome"] for _, m in broadcasts if m["type"] == "turn.completed"]
     assert outcomes == ["failed"]

@@ -1,4 +1,4 @@
-"""``manage.py check_models``: fail fast, with a clear message, when a configured model is missing or corrupt."""
+"""``manage.py check_models``: fail fast and clearly when a model is missing or corrupt."""
 
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from typing_extensions import override
+from workers.inference.registry import resolve_embedder_spec
 
 from workers.inference.base import ModelError
 from workers.inference.prepare import verify
-from workers.inference.registry import resolve_embedder_spec
 
 
 class Command(BaseCommand):
     help = "Verify the configured model folders against their sha256 manifests."
 
+    @override
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             embedder = resolve_embedder_spec(settings.CHATAPP_EMBEDDING_MODEL)

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from typing_extensions import override
 
 from chatapp.accounts.models import User
 from chatapp.accounts.services import user_ensure
@@ -32,11 +33,14 @@ def _front_matter(text: str) -> dict[str, str]:
 class Command(BaseCommand):
     help = "Create the demo users and queue the demo knowledge base for indexing."
 
+    @override
     def handle(self, *args: Any, **options: Any) -> None:
-        user_ensure(username="agent", role=User.Role.AGENT,
-                    password=settings.CHATAPP_DEMO_AGENT_PASSWORD)
-        user_ensure(username="admin", role=User.Role.ADMIN,
-                    password=settings.CHATAPP_DEMO_ADMIN_PASSWORD)
+        user_ensure(
+            username="agent", role=User.Role.AGENT, password=settings.CHATAPP_DEMO_AGENT_PASSWORD
+        )
+        user_ensure(
+            username="admin", role=User.Role.ADMIN, password=settings.CHATAPP_DEMO_ADMIN_PASSWORD
+        )
         kb = KnowledgeBase.objects.filter(name=DEMO_KB).first() or knowledge_base_create(
             name=DEMO_KB, description="Help centre of the fictional Lumen & Oak shop."
         )
@@ -46,7 +50,9 @@ class Command(BaseCommand):
             text = page.read_text()
             meta = _front_matter(text)
             _, created = document_create(
-                knowledge_base=kb, title=meta.get("title") or page.stem, text=text,
+                knowledge_base=kb,
+                title=meta.get("title") or page.stem,
+                text=text,
                 source_url=meta.get("source_url", ""),
             )
             queued += created

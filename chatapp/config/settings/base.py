@@ -148,7 +148,11 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_DEFAULT_QUEUE = "retrieval"
 
 # Worker layout of `make run`: on a small CPU box one process holds the LLM for both LLM stages.
-CHATAPP_WORKERS = env.list("CHATAPP_WORKERS", default=["retrieval:1", "answering,review:1"])
+CHATAPP_WORKERS = [
+    w.strip()
+    for w in env("CHATAPP_WORKERS", default="retrieval:1;answering,review:1").split(";")
+    if w.strip()
+]
 
 # --- Models -----------------------------------------------------------------------------------
 CHATAPP_MODELS_DIR = Path(env("CHATAPP_MODELS_DIR", default=str(VAR_DIR / "models")))

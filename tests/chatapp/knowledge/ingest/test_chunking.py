@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 
@@ -26,7 +27,9 @@ def _body(chunk: ChunkDraft) -> str:
 
 def _sentences(n: int, words: int = 9) -> list[str]:
     """n distinct sentences of ``words`` words each, ending with a full stop."""
-    return [f"Sentence {i} " + " ".join(f"w{i}x{k}" for k in range(words - 2)) + "." for i in range(n)]
+    return [
+        f"Sentence {i} " + " ".join(f"w{i}x{k}" for k in range(words - 2)) + "." for i in range(n)
+    ]
 
 
 # --- split_sentences ------------------------------------------------------------------------
@@ -142,7 +145,7 @@ def test_long_section_respects_max_tokens_and_overlaps_whole_sentences() -> None
     assert all(c.token_count <= 100 and c.token_count == approx_token_count(c.text) for c in chunks)
     assert all(c.text.startswith("Policy\n\n") and c.anchor == "policy" for c in chunks)
     pieces = [split_sentences(_body(c)) for c in chunks]
-    for previous, current in zip(pieces, pieces[1:], strict=False):
+    for previous, current in itertools.pairwise(pieces):
         overlap = [s for s in current if s in previous]
         assert overlap == previous[-2:] == current[:2]  # 2 sentences = 24 tokens <= 30
     seen = [s for n, piece in enumerate(pieces) for s in (piece if n == 0 else piece[2:])]
@@ -257,6 +260,22 @@ def test_tiny_section_merges_with_next_sibling_only() -> None:
         ),
         ("Legal\n\nTiny legal note.", ("Legal",), None),
         ("Legal > Terms\n\nTerms apply.", ("Legal", "Terms"), None),
+    ]
+
+
+def test_tiny_page_tail_merges_with_the_next_page_under_one_header() -> None:
+    # given: a PDF section whose last lines spill onto the next page
+    doc = _doc(
+        Section(("1 Refunds",), "Refunds take five days.", page=1),
+        Section(("1 Refunds",), "They go to the card.", page=2),
+    )
+
+    # when
+    chunks = chunk_document(doc)
+
+    # then
+    assert [(c.text, c.page) for c in chunks] == [
+        ("1 Refunds\n\nRefunds take five days.\n\nThey go to the card.", 1),
     ]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 import random
 
 import pytest
@@ -14,9 +13,9 @@ from tests.chatapp.knowledge.ingest.conftest import MakePdf
 # --- refusals -------------------------------------------------------------------------------
 
 
-def _refusal(data: bytes, filename: str, **kwargs: int) -> DocumentError:
+def _refusal(data: bytes, filename: str, max_bytes: int = 20_000_000) -> DocumentError:
     with pytest.raises(DocumentError) as caught:
-        parse_document(data, filename=filename, **kwargs)
+        parse_document(data, filename=filename, max_bytes=max_bytes)
     return caught.value
 
 
@@ -143,8 +142,10 @@ def test_pdf_without_text_is_refused_as_no_text(make_pdf: MakePdf) -> None:
     ("data", "filename"),
     [
         (b"  \n\n\t ", "blank.txt"),
-        (b"<html><head><script>var a = 1;</script></head><body><nav>Menu</nav></body></html>",
-         "menu.html"),
+        (
+            b"<html><head><script>var a = 1;</script></head><body><nav>Menu</nav></body></html>",
+            "menu.html",
+        ),
         (b"---\ntitle: Only front matter\n---\n", "fm.md"),
     ],
 )
@@ -167,7 +168,8 @@ def test_document_error_survives_pickling() -> None:
     error = DocumentError("encrypted", "a.pdf is password-protected")
 
     # when
-    copy = pickle.loads(pickle.dumps(error))
+    rebuild, args = error.__reduce__()  # what pickle (and Celery's result backend) calls
+    copy = rebuild(*args)
 
     # then
     assert (copy.code, copy.detail, str(copy)) == (error.code, error.detail, str(error))
@@ -394,9 +396,34 @@ def test_sphinx_page_drops_chrome_and_boilerplate(sphinx_page: bytes) -> None:
     text = parse_document(sphinx_page, filename="controlflow.html").text
 
     # then
-    for junk in ("cookies", "Skip to", "Navigation", "sidebar", "Copyright", "\u00b6", "jquery",
-                 "color: red", "Python logo"):
+    for junk in (
+        "cookies",
+        "Skip to",
+        "Navigation",
+        "sidebar",
+        "Copyright",
+        "\u00b6",
+        "jquery",
+        "color: red",
+        "Python logo",
+    ):
         assert junk not in text
+
+
+def test_html_about_cookies_is_not_mistaken_for_a_cookie_banner() -> None:
+    # given
+    html = (
+        '<div class="cookie-consent">We use cookies. OK?</div>'
+        '<section id="cookie-jar-objects"><h2>Cookie Objects</h2><p>A jar of cookies.</p></section>'
+    )
+
+    # when
+    doc = parse_text(html, title="http.cookies", fmt="html")
+
+    # then
+    assert doc.sections == (
+        Section(("Cookie Objects",), "A jar of cookies.", anchor="cookie-jar-objects"),
+    )
 
 
 def test_html_prefers_main_and_uses_first_h1_without_title() -> None:
@@ -479,6 +506,27 @@ def test_pdf_title_falls_back_to_first_line_and_drops_running_headers(make_pdf: 
         (1, "Body of page 1 is here."),
         (2, "Body of page 2 is here."),
         (3, "Body of page 3 is here."),
+    ]
+
+
+def test_pdf_drops_numbered_running_headers_but_keeps_numbered_headings(make_pdf: MakePdf) -> None:
+    # given: "Acme Guide <page>" tops every page; "1 Refunds" is a real heading on page 1
+    pages = [
+        ["Acme Guide 1", "1 Refunds", "Refunds take five days."],
+        ["Acme Guide 2", "Refunds go to the card."],
+        ["Acme Guide 3", "2 Shipping", "We ship worldwide."],
+        ["Acme Guide 4", "Orders leave in two days."],
+    ]
+
+    # when
+    doc = parse_document(make_pdf(pages), filename="guide.pdf")
+
+    # then
+    assert [(s.heading_path, s.page, s.text) for s in doc.sections] == [
+        (("1 Refunds",), 1, "Refunds take five days."),
+        (("1 Refunds",), 2, "Refunds go to the card."),
+        (("2 Shipping",), 3, "We ship worldwide."),
+        (("2 Shipping",), 4, "Orders leave in two days."),
     ]
 
 

@@ -1,0 +1,1 @@
+"""Django-free ingestion: parse uploaded bytes into sections and chunk them for indexing."""

@@ -43,6 +43,17 @@ class PassageRef(BaseModel):
     source_url: str = ""
 
 
+class CuratedAnswerRef(BaseModel):
+    """An admin-written answer whose question matched the visitor's closely enough to win."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: int
+    question: str
+    answer: str
+    similarity: float
+
+
 class RetrievalResult(StageMessage):
     """Retriever → answerer: the passages found for the question."""
 
@@ -51,6 +62,7 @@ class RetrievalResult(StageMessage):
     question: str
     passages: list[PassageRef]
     nothing_relevant: bool = False
+    curated: CuratedAnswerRef | None = None
     model: str = ""
 
 
@@ -75,6 +87,7 @@ class DraftAnswer(StageMessage):
     text: str
     citations: list[Citation]
     critique: str | None = None
+    curated: CuratedAnswerRef | None = None
     skipped: Literal["nothing_relevant", "superseded"] | None = None
     tokens: int = 0
     model: str = ""

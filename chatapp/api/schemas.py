@@ -40,3 +40,8 @@ class AssignRequest(Body):
 
 class NoteCreate(Body):
     text: str = Field(min_length=1, max_length=10000)
+
+
+class CuratedAnswerCreate(Body):
+    question: str = Field(min_length=1, max_length=2000)
+    answer: str = Field(min_length=1, max_length=10000)

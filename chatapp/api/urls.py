@@ -17,6 +17,8 @@ urlpatterns = [
     path("api/v1/knowledge-bases", views.knowledge_base_collection),
     path("api/v1/knowledge-bases/<int:kb_id>/documents", views.document_create),
     path("api/v1/knowledge-bases/<int:kb_id>/search", views.knowledge_base_search),
+    path("api/v1/knowledge-bases/<int:kb_id>/curated-answers", views.curated_answer_collection),
+    path("api/v1/curated-answers/<int:curated_id>", views.curated_answer_detail),
     path("api/v1/documents/<int:document_id>", views.document_detail),
     path("api/v1/documents/<int:document_id>/retry", views.document_retry),
 ]

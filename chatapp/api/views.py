@@ -13,6 +13,7 @@ from chatapp.conversations import selectors as conv_selectors
 from chatapp.conversations import services as conv_services
 from chatapp.core.errors import ApplicationError, PermissionDenied
 from chatapp.core.health import system_health
+from chatapp.knowledge import curated as kb_curated
 from chatapp.knowledge import selectors as kb_selectors
 from chatapp.knowledge import services as kb_services
 
@@ -245,3 +246,37 @@ def knowledge_base_search(request: HttpRequest, kb_id: int) -> JsonResponse:
             ]
         }
     )
+
+
+def _curated_json(item: Any) -> dict[str, Any]:
+    return {
+        "id": item.pk,
+        "knowledge_base_id": item.knowledge_base_id,
+        "question": item.question,
+        "answer": item.answer,
+        "is_active": item.is_active,
+    }
+
+
+@api_view(("GET", "POST"), auth="staff")
+def curated_answer_collection(request: HttpRequest, kb_id: int) -> JsonResponse:
+    from chatapp.knowledge.embedding import embedder
+
+    kb = kb_selectors.knowledge_base_get(kb_id)
+    if request.method == "GET":
+        return JsonResponse(
+            {"results": [_curated_json(c) for c in kb_curated.curated_answer_list(kb)]}
+        )
+    if not request.staff.is_admin_role:  # type: ignore[attr-defined]
+        raise PermissionDenied("Only admins manage curated answers.")
+    body = parse_json(request, schemas.CuratedAnswerCreate)
+    item = kb_curated.curated_answer_create(
+        knowledge_base=kb, question=body.question, answer=body.answer, embedder=embedder()
+    )
+    return JsonResponse(_curated_json(item), status=201)
+
+
+@api_view(("DELETE",), auth="admin")
+def curated_answer_detail(request: HttpRequest, curated_id: int) -> JsonResponse:
+    kb_curated.curated_answer_delete(curated_id=curated_id)
+    return JsonResponse({"id": curated_id, "deleted": True})

@@ -248,7 +248,7 @@ def pipeline_complete(*, draft: DraftAnswer, verdict: ReviewVerdict) -> Pipeline
             run,
             status=PipelineRun.Status.COMPLETED,
             verdict=str(review["verdict"]),
-            reason="",
+            reason=verdict.reason,
             detail="",
         )
         _outcome(run, "answered")

@@ -8,10 +8,9 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from dataclasses import asdict
 
 from django.conf import settings
-from workers.inference.answerer import extract_citations, stream_answer
-from workers.inference.reviewer import review_answer
 
 from chatapp.assistant.services import (
     answer_delta,
@@ -21,11 +20,15 @@ from chatapp.assistant.services import (
     step_begin,
     step_finish,
 )
+from chatapp.knowledge.curated import curated_answer_match
 from chatapp.knowledge.selectors import chunk_search_hybrid
+from workers.inference.answerer import extract_citations, stream_answer
 from workers.inference.base import Embedder, Generator, Passage
+from workers.inference.reviewer import review_answer
 from workers.messages import (
     Citation,
     ClaimReview,
+    CuratedAnswerRef,
     DraftAnswer,
     PassageRef,
     RetrievalResult,
@@ -53,6 +56,20 @@ def retrieval_run(request: TurnRequest, *, embedder: Embedder) -> RetrievalResul
     if not pending:
         return RetrievalResult.model_validate(step.output)
     vector = embedder.embed([request.question])[0]
+    curated = curated_answer_match(
+        embedding=vector.tolist(), knowledge_base_ids=request.knowledge_base_ids
+    )
+    if curated is not None:  # an admin's answer wins; no passages needed
+        result = RetrievalResult(
+            run_id=request.run_id,
+            conversation_id=request.conversation_id,
+            question=request.question,
+            passages=[],
+            curated=CuratedAnswerRef(**asdict(curated)),
+            model=embedder.name,
+        )
+        step_finish(step=step, output=result)
+        return result
     hits = chunk_search_hybrid(
         query=request.question,
         embedding=vector.tolist(),
@@ -115,6 +132,18 @@ def answer_run(
         "critique": critique,
         "model": generator.name,
     }
+    if retrieval.curated is not None:
+        answer_delta(
+            run_id=retrieval.run_id,
+            conversation_id=retrieval.conversation_id,
+            text=retrieval.curated.answer,
+            attempt=attempt,
+        )
+        draft = DraftAnswer(
+            **base, text=retrieval.curated.answer, citations=[], curated=retrieval.curated
+        )
+        step_finish(step=step, output=draft)
+        return draft
     skipped = None
     if retrieval.nothing_relevant:
         skipped = "nothing_relevant"
@@ -193,6 +222,13 @@ def _decide(draft: DraftAnswer, generator: Generator) -> ReviewVerdict:
             verdict="escalated",
             confidence=0.0,
             reason="agent_took_over",
+        )
+    if draft.curated is not None:  # written and approved by an admin; nothing to check
+        return ReviewVerdict(
+            **common,
+            verdict="approved",
+            confidence=min(1.0, draft.curated.similarity),
+            reason="curated_answer",
         )
     if not draft.text:
         return ReviewVerdict(

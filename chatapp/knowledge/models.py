@@ -91,3 +91,23 @@ class Chunk(models.Model):
     @override
     def __str__(self) -> str:
         return f"{self.document_id}#{self.ordinal}"
+
+
+class CuratedAnswer(TimeStampedModel):
+    """An admin-written answer that wins over a generated one when a question matches it closely."""
+
+    knowledge_base = models.ForeignKey(
+        KnowledgeBase, on_delete=models.CASCADE, related_name="curated_answers"
+    )
+    question = models.TextField()
+    answer = models.TextField()
+    # Embedding of the question; visitor questions are matched against it by cosine similarity.
+    embedding = VectorField(dimensions=EMBEDDING_DIM)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["knowledge_base", "is_active"])]
+
+    @override
+    def __str__(self) -> str:
+        return self.question[:80]

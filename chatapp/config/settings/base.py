@@ -167,6 +167,16 @@ CHATAPP_DEVICE = env("CHATAPP_DEVICE", default="")  # "" = cuda when available, 
 
 # --- Pipeline knobs ---------------------------------------------------------------------------
 CHATAPP_RETRIEVAL_K = env.int("CHATAPP_RETRIEVAL_K", default=4)
+# Hybrid search: how vector and keyword candidates are fused ("rrf" or "convex"), and the
+# weight of the vector side in a convex combination. Defaults come from `make bench`.
+CHATAPP_RETRIEVAL_FUSION = env("CHATAPP_RETRIEVAL_FUSION", default="rrf")
+CHATAPP_RETRIEVAL_VECTOR_WEIGHT = env.float("CHATAPP_RETRIEVAL_VECTOR_WEIGHT", default=0.5)
+CHATAPP_RETRIEVAL_CANDIDATES = env.int("CHATAPP_RETRIEVAL_CANDIDATES", default=40)
+CHATAPP_RETRIEVAL_RESCORE = env.bool("CHATAPP_RETRIEVAL_RESCORE", default=False)
+CHATAPP_HNSW_EF_SEARCH = env.int("CHATAPP_HNSW_EF_SEARCH", default=40)
+# A curated answer wins when the question's embedding is at least this close to its question.
+CHATAPP_CURATED_MIN_SIMILARITY = env.float("CHATAPP_CURATED_MIN_SIMILARITY", default=0.85)
+# Below this relevance (after fusion/re-scoring) the pipeline treats the question as unanswerable.
 CHATAPP_RETRIEVAL_MIN_SCORE = env.float("CHATAPP_RETRIEVAL_MIN_SCORE", default=0.0)
 CHATAPP_ANSWER_MAX_TOKENS = env.int("CHATAPP_ANSWER_MAX_TOKENS", default=200)
 CHATAPP_REVIEW_THRESHOLD = env.float("CHATAPP_REVIEW_THRESHOLD", default=0.5)

@@ -8,10 +8,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from typing_extensions import override
-from workers.inference.registry import resolve_embedder_spec
 
 from workers.inference.base import ModelError
 from workers.inference.prepare import verify
+from workers.inference.registry import resolve_embedder_spec
 
 
 class Command(BaseCommand):

@@ -57,6 +57,7 @@ class TurnRow:
     question: str
     status: str
     verdict: str
+    reason: str  # e.g. "curated_answer", "unsupported_answer", "pipeline_failed"
     started_at: datetime
     first_token_ms: int | None
     retrieval_ms: int | None
@@ -188,6 +189,7 @@ def pipeline_run_list(*, limit: int = RECENT_TURNS_LIMIT) -> list[TurnRow]:
                 question=run.question.text[:QUESTION_PREVIEW_CHARS],
                 status=run.status,
                 verdict=run.verdict,
+                reason=run.reason,
                 started_at=run.started_at,
                 first_token_ms=_between(run.started_at, run.first_token_at),
                 retrieval_ms=stage_ms["retrieval_ms"],

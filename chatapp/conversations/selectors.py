@@ -87,7 +87,8 @@ def message_payload(message: Message, *, turn_id: int | None = None) -> MessageP
 
 
 def conversation_summary(conversation: Conversation) -> ConversationSummary:
-    last = conversation.messages.order_by("-created_at", "-id").first()
+    # System notices ("agent joined…") would hide what the visitor last said.
+    last = conversation.messages.exclude(role="system").order_by("-created_at", "-id").first()
     return ConversationSummary(
         id=str(conversation.pk),
         status=conversation.status,

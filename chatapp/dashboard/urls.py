@@ -1,3 +1,13 @@
-"""URLs."""
+"""URLs of the admin dashboard."""
 
-urlpatterns: list[object] = []
+from __future__ import annotations
+
+from django.urls import path
+
+from chatapp.dashboard import views
+
+app_name = "dashboard"
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("turns/<int:run_id>/", views.turn_detail, name="turn"),
+]

@@ -1,4 +1,4 @@
-"""Fixtures for the ingest tests: PDFs and a Sphinx-like HTML page built in code."""
+"""Fixtures for the ingest tests: PDFs and a Sphinx-like HTML page built in code, and refusals."""
 
 from __future__ import annotations
 
@@ -9,7 +9,17 @@ import pytest
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
+from chatapp.knowledge.ingest.errors import DocumentError
+from chatapp.knowledge.ingest.parsers import parse_document
+
 MakePdf = Callable[..., bytes]
+
+
+def refusal(data: bytes, filename: str, max_bytes: int = 20_000_000) -> DocumentError:
+    """The DocumentError that parse_document raises for this upload (fails if none is raised)."""
+    with pytest.raises(DocumentError) as caught:
+        parse_document(data, filename=filename, max_bytes=max_bytes)
+    return caught.value
 
 
 def _escape(line: str) -> str:

@@ -1,0 +1,69 @@
+"""The agents' console: the live queue and one conversation's page (actions go through the API)."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_safe
+
+from chatapp.accounts.models import User
+from chatapp.console import selectors
+from chatapp.core.errors import NotFound
+
+View = Callable[..., HttpResponse]
+
+
+def staff_required(view: View) -> View:
+    """Let agents and admins in; send anonymous users to log in; refuse others with 403.
+
+    The CSRF cookie is set so the page's scripts can call the REST API with the session.
+    """
+
+    @login_required
+    @ensure_csrf_cookie
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = request.user
+        if not isinstance(user, User) or not user.is_staff_member:
+            raise PermissionDenied("Agents and admins only.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@require_safe
+@staff_required
+def queue(request: HttpRequest) -> HttpResponse:
+    """The queue: waiting first, then mine, then with the bot, then the rest."""
+    user: User = request.user  # type: ignore[assignment]  # staff_required checked it
+    context = {
+        "rows": selectors.console_queue(user=user),
+        "status_labels": selectors.STATUS_LABELS,
+    }
+    return render(request, "console/queue.html", context)
+
+
+@require_safe
+@staff_required
+def conversation_detail(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
+    """One conversation: messages, notes, and the claim/transfer/release/close/reply actions."""
+    user: User = request.user  # type: ignore[assignment]  # staff_required checked it
+    try:
+        page = selectors.console_conversation(conversation_id, user=user)
+    except NotFound:
+        raise Http404("No such conversation.") from None
+    context = {
+        "page": page,
+        "conversation": page.conversation,
+        "can_reply": page.can_reply,
+        "status_labels": selectors.STATUS_LABELS,
+    }
+    return render(request, "console/conversation.html", context)

@@ -1,0 +1,55 @@
+"""The admin dashboard: read-only counts, recent turns, and one turn's trace."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+
+from chatapp.accounts.models import User
+from chatapp.assistant import selectors
+from chatapp.core.errors import NotFound
+
+View = Callable[..., HttpResponse]
+
+
+def admin_required(view: View) -> View:
+    """Let admins in; send anonymous users to log in; refuse everyone else with 403."""
+
+    @login_required
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = request.user
+        if not isinstance(user, User) or not user.is_admin_role:
+            raise PermissionDenied("Admins only.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@require_safe
+@admin_required
+def index(request: HttpRequest) -> HttpResponse:
+    """Counters and the table of recent turns."""
+    context = {
+        "stats": selectors.dashboard_stats(),
+        "turns": selectors.pipeline_run_list(),
+    }
+    return render(request, "dashboard/index.html", context)
+
+
+@require_safe
+@admin_required
+def turn_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    """One turn's trace, step by step, with each stage's input and output."""
+    try:
+        trace = selectors.pipeline_run_trace(run_id)
+    except NotFound:
+        raise Http404("No such turn.") from None
+    return render(request, "dashboard/turn.html", {"trace": trace})

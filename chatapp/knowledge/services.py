@@ -62,14 +62,16 @@ def document_create(
     data: bytes | None = None,
     filename: str = "",
     source_url: str = "",
+    queue: bool = True,
 ) -> tuple[Document, bool]:
     """Accept a document (JSON text or an uploaded file) and queue it for indexing.
 
     The cheap checks (size, type) happen here so the client hears about them at once; parsing
-    and embedding run in a retrieval worker.
+    and embedding run in a retrieval worker. With ``queue=False`` no task is sent: the caller
+    indexes the document in-process with ``document_index`` (``kb_import --sync``).
 
     Returns:
-        The document and whether indexing was queued (False: an identical one is there).
+        The document and whether it needs indexing (False: an identical one is there).
 
     Raises:
         ApplicationError: ``invalid_document`` for empty/oversized/unsupported input.
@@ -97,9 +99,13 @@ def document_create(
         filename = ""  # JSON text: parsed as Markdown, no file type to check
     content_hash = hashlib.sha256(raw).hexdigest()
     title = title.strip() or filename or "Untitled"
-    same = Document.objects.filter(
-        knowledge_base=knowledge_base, title=title, filename=filename
-    ).first()
+    # A file is the same document when its name is; JSON text documents are known by their title
+    # (indexing may retitle a file from its content, so the title cannot key files).
+    same = (
+        Document.objects.filter(knowledge_base=knowledge_base, filename=filename).first()
+        if filename
+        else Document.objects.filter(knowledge_base=knowledge_base, title=title, filename="").first()
+    )
     if (
         same is not None
         and same.content_hash == content_hash
@@ -114,7 +120,8 @@ def document_create(
     doc.error = ""
     doc.full_clean(exclude=["raw"])
     doc.save()
-    _index_later(doc)
+    if queue:
+        _index_later(doc)
     return doc, True
 
 

@@ -19,6 +19,9 @@ CHATAPP_LLM_MODEL = env(
 CHATAPP_REVIEW_MODEL = CHATAPP_LLM_MODEL
 CHATAPP_ANSWER_MAX_TOKENS = 40
 CHATAPP_REVIEW_MAX_CLAIMS = 2
+# SmolLM2-135M is a weak judge: it gives P(Yes) ~0.3-0.6 even to claims copied verbatim from a
+# passage, so its threshold sits lower than the 1.5B default. Invented numbers still fail review.
+CHATAPP_REVIEW_THRESHOLD = 0.2
 CHATAPP_STAGE_SOFT_LIMIT_S = 60
 CHATAPP_STAGE_HARD_LIMIT_S = 90
 CHATAPP_TURN_DEADLINE_S = 120

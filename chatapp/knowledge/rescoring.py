@@ -1,0 +1,165 @@
+"""Second look at search candidates: field-aware lexical evidence, and a calibrated relevance.
+
+Pure Python over candidates the selectors fetched (no queries here). No cross-encoder ships
+as packaged weights (MODELS.md), so the re-scorer combines what the first stage already has:
+the cosine similarity, BM25 over the candidate pool (Postgres has no IDF-aware rank), and
+whether the query's rarer words appear in the chunk's title and headings.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+# BM25 constants (Robertson & Zaragoza, 2009): the usual values.
+BM25_K1: Final = 1.2
+BM25_B: Final = 0.75
+# Re-scoring weights, tuned on the Python FAQ (bench/results/retrieval.md): the cosine carries
+# the meaning, BM25 (scaled to 0..1 over the pool) the rare words, headings the page topic.
+RESCORE_DEPTH: Final = 30  # only the fused top is re-scored; deeper ranks rarely climb to top k
+W_COSINE: Final = 1.0
+W_BM25: Final = 0.35
+W_HEADING: Final = 0.15
+# Relevance: a logistic over the best hit's cosine and how much of the query's (IDF-weighted)
+# vocabulary the top hits hold; fitted by hand on the demo help centre (bench/retrieval.py).
+REL_CENTER: Final = 0.45
+REL_SLOPE: Final = 12.0
+REL_COVERAGE_WEIGHT: Final = 0.2
+REL_COVERAGE_CENTER: Final = 0.5
+
+_TSVECTOR_RE: Final = re.compile(r"'((?:[^']|'')*)'(?::([0-9A-D,]+))?")
+
+
+@dataclass(frozen=True)
+class QueryTerm:
+    """A query word as the full-text index sees it.
+
+    Attributes:
+        word: The word as typed (lower-cased).
+        lexemes: Its normalised forms (usually one stem); empty for a stop word.
+        df: Chunks (in the searched knowledge bases) holding it, counted up to a cap.
+    """
+
+    word: str
+    lexemes: tuple[str, ...]
+    df: int
+
+
+@dataclass(frozen=True)
+class QueryStats:
+    """The query's terms and the size of the searched collection, for IDF."""
+
+    terms: tuple[QueryTerm, ...]
+    total: int
+
+    def idf(self, term: QueryTerm) -> float:
+        """BM25's IDF, always positive: log(1 + (N - df + 0.5) / (df + 0.5))."""
+        n = max(self.total, term.df)
+        return math.log(1.0 + (n - term.df + 0.5) / (term.df + 0.5))
+
+    @property
+    def content(self) -> tuple[QueryTerm, ...]:
+        """Terms that are not stop words."""
+        return tuple(t for t in self.terms if t.lexemes)
+
+
+@dataclass
+class Candidate:
+    """A chunk in the candidate pool, with the evidence both retrievers found for it."""
+
+    chunk_id: int
+    document_id: int
+    title: str
+    text: str
+    source_url: str
+    heading_path: str
+    anchor: str
+    similarity: float
+    keyword_score: float
+    vector_text: str = ""  # the chunk's tsvector as text: 'lexeme':1,4 ...
+    heading_vector_text: str = ""  # tsvector of title + heading path
+    vector_rank: int | None = None  # 0-based rank in the vector list
+    keyword_rank: int | None = None  # 0-based rank in the keyword list
+    score: float = 0.0
+    _tf: dict[str, int] | None = field(default=None, repr=False)
+
+    @property
+    def term_frequencies(self) -> dict[str, int]:
+        """Lexeme → occurrences in the chunk (parsed once from ``vector_text``)."""
+        if self._tf is None:
+            self._tf = parse_tsvector(self.vector_text)
+        return self._tf
+
+
+def parse_tsvector(text: str) -> dict[str, int]:
+    """Parse a tsvector's text form into lexeme → number of positions (1 when unpositioned)."""
+    out: dict[str, int] = {}
+    for match in _TSVECTOR_RE.finditer(text or ""):
+        positions = match.group(2)
+        out[match.group(1).replace("''", "'")] = len(positions.split(",")) if positions else 1
+    return out
+
+
+def _tf(term: QueryTerm, tf: dict[str, int]) -> int:
+    return sum(tf.get(lexeme, 0) for lexeme in term.lexemes)
+
+
+def bm25(candidate: Candidate, stats: QueryStats, avg_length: float) -> float:
+    """BM25 of a chunk for the query; lengths count indexed words (positions)."""
+    tf = candidate.term_frequencies
+    length = sum(tf.values())
+    norm = BM25_K1 * (1.0 - BM25_B + BM25_B * length / max(avg_length, 1.0))
+    score = 0.0
+    for term in stats.content:
+        f = _tf(term, tf)
+        if f:
+            score += stats.idf(term) * f * (BM25_K1 + 1.0) / (f + norm)
+    return score
+
+
+def coverage(tfs: Sequence[dict[str, int]], stats: QueryStats) -> float:
+    """IDF-weighted share of the query's content words found in any of ``tfs`` (0..1)."""
+    terms = stats.content
+    total = sum(stats.idf(t) for t in terms)
+    if total <= 0:
+        return 0.0
+    found = sum(stats.idf(t) for t in terms if any(_tf(t, tf) for tf in tfs))
+    return found / total
+
+
+def rescore_candidates(candidates: list[Candidate], stats: QueryStats) -> list[Candidate]:
+    """Re-rank the fused top ``RESCORE_DEPTH`` by cosine, pool BM25 and heading matches.
+
+    Args:
+        candidates: The fused pool, best first (the order to keep below the depth).
+        stats: The query's terms with document frequencies.
+
+    Returns:
+        The same candidates, the top re-ordered by the new ``score`` (the rest keep their
+        fused order and sit below).
+    """
+    top, rest = candidates[:RESCORE_DEPTH], candidates[RESCORE_DEPTH:]
+    if not top:
+        return candidates
+    avg = sum(sum(c.term_frequencies.values()) for c in top) / len(top)
+    lexical = [bm25(c, stats, avg) for c in top]
+    best = max(lexical) or 1.0
+    for c, bm in zip(top, lexical, strict=True):
+        heading = coverage([parse_tsvector(c.heading_vector_text)], stats)
+        c.score = W_COSINE * c.similarity + W_BM25 * bm / best + W_HEADING * heading
+    top.sort(key=lambda c: (-c.score, c.chunk_id))
+    floor = min(c.score for c in top)
+    for i, c in enumerate(rest):  # keep them below the re-scored ones, in fused order
+        c.score = floor - 1.0 - i * 1e-6
+    return top + rest
+
+
+def relevance(similarity: float, coverage_top: float | None = None) -> float:
+    """Calibrated 0..1 relevance from a hit's cosine and the top hits' query coverage."""
+    x = similarity - REL_CENTER
+    if coverage_top is not None:
+        x += REL_COVERAGE_WEIGHT * (coverage_top - REL_COVERAGE_CENTER)
+    return 1.0 / (1.0 + math.exp(-REL_SLOPE * x))

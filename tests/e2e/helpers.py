@@ -32,9 +32,7 @@ def open_socket(ws_base: str, path: str) -> ClientConnection:
     return connect(ws_base + path, origin=origin, open_timeout=10)  # type: ignore[arg-type]
 
 
-def read_until(
-    socket: ClientConnection, stop: Any, timeout: float = 180.0
-) -> list[dict[str, Any]]:
+def read_until(socket: ClientConnection, stop: Any, timeout: float = 180.0) -> list[dict[str, Any]]:
     """Collect frames until ``stop(frame)`` is true (inclusive) or the timeout passes."""
     frames: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
@@ -54,7 +52,9 @@ def wait_for_document(base_url: str, doc_id: int, key: str, timeout: float = 120
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _, body = http_json(
-            "GET", f"{base_url}/api/v1/documents/{doc_id}", headers={"Authorization": f"Bearer {key}"}
+            "GET",
+            f"{base_url}/api/v1/documents/{doc_id}",
+            headers={"Authorization": f"Bearer {key}"},
         )
         if body["status"] in ("ready", "failed"):
             return body

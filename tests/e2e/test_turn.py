@@ -24,12 +24,20 @@ SHIPPING = "# Shipping costs\n\nStandard shipping costs 4.95 EUR."
 def knowledge_base(stack):
     key = api_key_create(user=user_ensure(username="e2e-admin", role=User.Role.ADMIN))
     auth = {"Authorization": f"Bearer {key}"}
-    status, kb = http_json("POST", f"{stack.base_url}/api/v1/knowledge-bases",
-                           {"name": f"E2E {uuid.uuid4().hex[:6]}"}, auth)
+    status, kb = http_json(
+        "POST",
+        f"{stack.base_url}/api/v1/knowledge-bases",
+        {"name": f"E2E {uuid.uuid4().hex[:6]}"},
+        auth,
+    )
     assert status == 201
     for title, text in (("Refund timing", REFUNDS), ("Shipping costs", SHIPPING)):
-        status, doc = http_json("POST", f"{stack.base_url}/api/v1/knowledge-bases/{kb['id']}/documents",
-                                {"title": title, "text": text}, auth)
+        status, doc = http_json(
+            "POST",
+            f"{stack.base_url}/api/v1/knowledge-bases/{kb['id']}/documents",
+            {"title": title, "text": text},
+            auth,
+        )
         assert status == 202
         assert wait_for_document(stack.base_url, doc["id"], key)["status"] == "ready"
     return kb["id"]
@@ -37,14 +45,22 @@ def knowledge_base(stack):
 
 def test_a_question_gets_a_streamed_cited_reviewed_answer_and_a_stored_trace(stack, knowledge_base):
     # given
-    status, conv = http_json("POST", f"{stack.base_url}/api/v1/conversations",
-                             {"knowledge_base_ids": [knowledge_base]})
+    status, conv = http_json(
+        "POST", f"{stack.base_url}/api/v1/conversations", {"knowledge_base_ids": [knowledge_base]}
+    )
     assert status == 201
     msg_id = str(uuid.uuid4())
     # when
     with open_socket(stack.ws_url, conv["websocket_url"]) as socket:
-        socket.send(json.dumps({"type": "message.send", "client_msg_id": msg_id,
-                                "text": "How long do refunds take?"}))
+        socket.send(
+            json.dumps(
+                {
+                    "type": "message.send",
+                    "client_msg_id": msg_id,
+                    "text": "How long do refunds take?",
+                }
+            )
+        )
         frames = read_until(socket, lambda f: f["type"] == "turn.completed")
     # then
     kinds = [f["type"] for f in frames]
@@ -54,8 +70,11 @@ def test_a_question_gets_a_streamed_cited_reviewed_answer_and_a_stored_trace(sta
     assert deltas, kinds
     assert kinds[-1] == "turn.completed"
     assert frames[-1]["outcome"] == "answered", frames
-    bot = [f["message"] for f in frames if f["type"] == "message.created"
-           and f["message"]["role"] == "bot"]
+    bot = [
+        f["message"]
+        for f in frames
+        if f["type"] == "message.created" and f["message"]["role"] == "bot"
+    ]
     assert len(bot) == 1
     answer = bot[0]
     last_attempt = max(d["attempt"] for d in deltas)
@@ -80,8 +99,9 @@ def test_a_question_gets_a_streamed_cited_reviewed_answer_and_a_stored_trace(sta
 
 def test_asking_for_a_person_hands_off_without_running_models(stack, knowledge_base):
     # given
-    _, conv = http_json("POST", f"{stack.base_url}/api/v1/conversations",
-                        {"knowledge_base_ids": [knowledge_base]})
+    _, conv = http_json(
+        "POST", f"{stack.base_url}/api/v1/conversations", {"knowledge_base_ids": [knowledge_base]}
+    )
     # when
     with open_socket(stack.ws_url, conv["websocket_url"]) as socket:
         socket.send('{"type": "message.send", "text": "I want to talk to a person"}')
@@ -89,8 +109,11 @@ def test_asking_for_a_person_hands_off_without_running_models(stack, knowledge_b
     # then
     assert frames[-1]["reason"] == "visitor_request"
     assert PipelineRun.objects.count() == 0
-    _, detail = http_json("GET", f"{stack.base_url}/api/v1/conversations/{conv['id']}",
-                          headers={"X-Conversation-Token": conv["token"]})
+    _, detail = http_json(
+        "GET",
+        f"{stack.base_url}/api/v1/conversations/{conv['id']}",
+        headers={"X-Conversation-Token": conv["token"]},
+    )
     assert detail["status"] == "waiting"
     assert [m["role"] for m in detail["messages"]] == ["visitor", "system"]
 
@@ -100,5 +123,10 @@ def test_health_names_every_part(stack):
     status, body = http_json("GET", f"{stack.base_url}/healthz")
     # then
     assert status == 200
-    assert body["checks"] == {"database": "ok", "broker": "ok", "worker:retrieval": "ok",
-                              "worker:answering": "ok", "worker:review": "ok"}
+    assert body["checks"] == {
+        "database": "ok",
+        "broker": "ok",
+        "worker:retrieval": "ok",
+        "worker:answering": "ok",
+        "worker:review": "ok",
+    }

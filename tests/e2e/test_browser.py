@@ -1,4 +1,4 @@
-"""Browser flows in headless Chromium (Debian's) against the running stack: chat, console, dashboard."""
+"""Browser flows in headless Chromium against the running stack: chat, console, dashboard."""
 
 from __future__ import annotations
 

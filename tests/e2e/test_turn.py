@@ -1,4 +1,4 @@
-"""One real turn: websocket in, retriever → answerer (streamed) → reviewer on a real worker, cited answer out."""
+"""One real turn: websocket in, retrieve → answer (streamed) → review on a real worker."""
 
 from __future__ import annotations
 

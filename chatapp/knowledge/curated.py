@@ -81,7 +81,7 @@ def curated_answer_match(
     )
     if best is None:
         return None
-    similarity = 1.0 - float(best.distance)  # type: ignore[attr-defined]  # annotated above
+    similarity = 1.0 - float(best.distance)
     if similarity < threshold:
         return None
     return CuratedMatch(

@@ -104,7 +104,9 @@ def document_create(
     same = (
         Document.objects.filter(knowledge_base=knowledge_base, filename=filename).first()
         if filename
-        else Document.objects.filter(knowledge_base=knowledge_base, title=title, filename="").first()
+        else Document.objects.filter(
+            knowledge_base=knowledge_base, title=title, filename=""
+        ).first()
     )
     if (
         same is not None

@@ -54,7 +54,9 @@ def _wait_healthy(url: str, procs: list[subprocess.Popen[bytes]]) -> None:
     while time.monotonic() < deadline:
         for proc in procs:
             if proc.poll() is not None:
-                raise RuntimeError(f"{proc.args} exited with {proc.returncode}; logs in {LOG_DIR}")
+                raise RuntimeError(
+                    f"{proc.args!r} exited with {proc.returncode}; logs in {LOG_DIR}"
+                )
         try:
             with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310  (loopback)
                 if resp.status == 200:

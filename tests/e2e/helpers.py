@@ -9,6 +9,7 @@ import urllib.request
 from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin
 
 
 def http_json(
@@ -29,7 +30,7 @@ def http_json(
 
 def open_socket(ws_base: str, path: str) -> ClientConnection:
     origin = ws_base.replace("ws://", "http://")
-    return connect(ws_base + path, origin=origin, open_timeout=10)  # type: ignore[arg-type]
+    return connect(ws_base + path, origin=Origin(origin), open_timeout=10)
 
 
 def read_until(socket: ClientConnection, stop: Any, timeout: float = 180.0) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import pytest
 
@@ -89,11 +90,12 @@ def test_a_question_gets_a_streamed_cited_reviewed_answer_and_a_stored_trace(sta
     steps = list(run.steps.order_by("started_at", "id"))
     assert [s.stage for s in steps][:3] == ["retrieval", "answering", "review"]
     assert all(s.status == "done" and s.duration_ms is not None for s in steps)
-    assert steps[0].output["kind"] == "retrieval_result"
-    assert steps[0].output["passages"][0]["title"] == "Refund timing"
-    assert steps[1].input == steps[0].output
-    assert steps[1].output["kind"] == "draft_answer"
-    assert steps[2].output["kind"] == "review_verdict"
+    outputs: list[dict[str, Any]] = [s.output or {} for s in steps]
+    assert outputs[0]["kind"] == "retrieval_result"
+    assert outputs[0]["passages"][0]["title"] == "Refund timing"
+    assert steps[1].input == outputs[0]
+    assert outputs[1]["kind"] == "draft_answer"
+    assert outputs[2]["kind"] == "review_verdict"
     assert run.first_token_at is not None
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import factory
+from factory.declarations import Sequence
 from factory.django import DjangoModelFactory
 
 from chatapp.accounts.models import User
@@ -11,16 +12,16 @@ class UserFactory(DjangoModelFactory[User]):
         model = User
         django_get_or_create = ("username",)
 
-    username = factory.Sequence(lambda n: f"user{n}")
+    username = Sequence(lambda n: f"user{n}")
     role = User.Role.CUSTOMER
     password = factory.django.Password("pw")
 
 
 class AgentFactory(UserFactory):
-    username = factory.Sequence(lambda n: f"agent{n}")
+    username = Sequence(lambda n: f"agent{n}")
     role = User.Role.AGENT
 
 
 class AdminFactory(UserFactory):
-    username = factory.Sequence(lambda n: f"admin{n}")
+    username = Sequence(lambda n: f"admin{n}")
     role = User.Role.ADMIN

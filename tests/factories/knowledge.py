@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import hashlib
 
-import factory
 import numpy as np
+from factory.declarations import LazyAttribute, Sequence, SubFactory
 from factory.django import DjangoModelFactory
 
 from chatapp.knowledge.models import EMBEDDING_DIM, Chunk, Document, KnowledgeBase
@@ -19,7 +19,7 @@ class KnowledgeBaseFactory(DjangoModelFactory[KnowledgeBase]):
     class Meta:
         model = KnowledgeBase
 
-    name = factory.Sequence(lambda n: f"KB {n}")
+    name = Sequence(lambda n: f"KB {n}")
     is_default = True
 
 
@@ -27,18 +27,18 @@ class DocumentFactory(DjangoModelFactory[Document]):
     class Meta:
         model = Document
 
-    knowledge_base = factory.SubFactory(KnowledgeBaseFactory)
-    title = factory.Sequence(lambda n: f"Document {n}")
+    knowledge_base = SubFactory(KnowledgeBaseFactory)
+    title = Sequence(lambda n: f"Document {n}")
     status = Document.Status.READY
-    content_hash = factory.LazyAttribute(lambda o: hashlib.sha256(o.title.encode()).hexdigest())
+    content_hash = LazyAttribute(lambda o: hashlib.sha256(o.title.encode()).hexdigest())
 
 
 class ChunkFactory(DjangoModelFactory[Chunk]):
     class Meta:
         model = Chunk
 
-    document = factory.SubFactory(DocumentFactory)
-    knowledge_base = factory.LazyAttribute(lambda o: o.document.knowledge_base)
-    ordinal = factory.Sequence(lambda n: n)
+    document = SubFactory(DocumentFactory)
+    knowledge_base = LazyAttribute(lambda o: o.document.knowledge_base)
+    ordinal = Sequence(lambda n: n)
     text = "Some passage."
-    embedding = factory.Sequence(unit_vector)
+    embedding = Sequence(unit_vector)

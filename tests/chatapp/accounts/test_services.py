@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 def test_api_key_is_stored_hashed_and_authenticates():
     # given
-    agent = AgentFactory()
+    agent = AgentFactory.create()
     # when
     raw = api_key_create(user=agent)
     # then
@@ -25,7 +25,7 @@ def test_api_key_is_stored_hashed_and_authenticates():
 
 def test_customer_keys_do_not_authenticate():
     # given
-    raw = api_key_create(user=UserFactory())
+    raw = api_key_create(user=UserFactory.create())
     # then
     assert api_key_authenticate(raw) is None
 

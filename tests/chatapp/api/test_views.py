@@ -14,12 +14,12 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def admin_key() -> str:
-    return api_key_create(user=AdminFactory())
+    return api_key_create(user=AdminFactory.create())
 
 
 @pytest.fixture
 def agent_key() -> str:
-    return api_key_create(user=AgentFactory())
+    return api_key_create(user=AgentFactory.create())
 
 
 def auth(key: str) -> dict[str, str]:
@@ -124,7 +124,7 @@ def test_knowledge_base_create_needs_an_admin_key(client, admin_key, agent_key):
 
 def test_document_json_upload_is_queued(client, admin_key, indexed_later, committed):
     # given
-    kb = KnowledgeBaseFactory()
+    kb = KnowledgeBaseFactory.create()
     # when
     with committed():
         response = client.post(
@@ -160,7 +160,7 @@ def test_bad_uploads_are_refused_at_once(client, admin_key, indexed_later, name,
     # given
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    kb = KnowledgeBaseFactory()
+    kb = KnowledgeBaseFactory.create()
     # when
     response = client.post(
         f"/api/v1/knowledge-bases/{kb.pk}/documents",

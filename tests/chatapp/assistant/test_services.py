@@ -41,7 +41,7 @@ def test_visitor_message_starts_one_run_with_the_conversation_kbs(
 ):
     with committed():
         # given
-        kb = KnowledgeBaseFactory()
+        kb = KnowledgeBaseFactory.create()
         conversation, _ = make_conversation([kb.pk])
         # when
         message, created = visitor_message_receive(
@@ -102,7 +102,7 @@ def test_bot_stays_silent_while_an_agent_holds_the_conversation(dispatched, broa
         from chatapp.conversations.services import conversation_assign
 
         conversation, _ = make_conversation()
-        agent = AgentFactory()
+        agent = AgentFactory.create()
         conversation_assign(conversation=conversation, agent=agent, by=agent)
         # when
         _, created = visitor_message_receive(
@@ -237,7 +237,7 @@ def test_answer_is_dropped_when_an_agent_took_over_meanwhile(
         from chatapp.conversations.services import conversation_assign
 
         run = _run(dispatched)
-        agent = AgentFactory()
+        agent = AgentFactory.create()
         conversation_assign(conversation=run.conversation, agent=agent, by=agent)
         draft = _draft(run)
         verdict = ReviewVerdict(

@@ -24,8 +24,8 @@ pytestmark = pytest.mark.django_db
 
 def test_conversation_create_uses_default_knowledge_bases_and_hashes_token():
     # given
-    default = KnowledgeBaseFactory(is_default=True)
-    KnowledgeBaseFactory(is_default=False)
+    default = KnowledgeBaseFactory.create(is_default=True)
+    KnowledgeBaseFactory.create(is_default=False)
     # when
     conversation, token = conversation_create()
     # then
@@ -38,7 +38,7 @@ def test_conversation_create_uses_default_knowledge_bases_and_hashes_token():
 
 def test_conversation_create_refuses_unknown_knowledge_base():
     # given
-    kb = KnowledgeBaseFactory()
+    kb = KnowledgeBaseFactory.create()
     # when
     with pytest.raises(ApplicationError) as exc:
         conversation_create(knowledge_base_ids=[kb.pk, 999999])
@@ -73,7 +73,7 @@ def test_agent_must_hold_the_conversation_to_reply(broadcasts, committed):
     with committed():
         # given
         conversation, _ = conversation_create()
-        agent, other = AgentFactory(), AgentFactory()
+        agent, other = AgentFactory.create(), AgentFactory.create()
         conversation_assign(conversation=conversation, agent=agent, by=agent)
         # when
         with pytest.raises(Conflict) as exc:
@@ -87,7 +87,7 @@ def test_claim_reply_transfer_and_hand_back(broadcasts, events_of, committed):
     with committed():
         # given
         conversation, _ = conversation_create()
-        agent, admin = AgentFactory(), AdminFactory()
+        agent, admin = AgentFactory.create(), AdminFactory.create()
         # when
         conversation_assign(conversation=conversation, agent=agent, by=agent)
         reply = agent_message_create(conversation=conversation, agent=agent, text="Hi, I'm here")
@@ -112,7 +112,7 @@ def test_agent_cannot_take_a_conversation_held_by_another_agent(broadcasts, comm
     with committed():
         # given
         conversation, _ = conversation_create()
-        first, second = AgentFactory(), AgentFactory()
+        first, second = AgentFactory.create(), AgentFactory.create()
         conversation_assign(conversation=conversation, agent=first, by=first)
         # when
         with pytest.raises(Conflict) as exc:
@@ -126,7 +126,7 @@ def test_agent_cannot_take_a_conversation_held_by_another_agent(broadcasts, comm
 def test_customers_cannot_take_conversations_or_write_notes():
     # given
     conversation, _ = conversation_create()
-    customer = UserFactory()
+    customer = UserFactory.create()
     # when / then
     with pytest.raises(PermissionDenied):
         conversation_assign(conversation=conversation, agent=customer, by=customer)

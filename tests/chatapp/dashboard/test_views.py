@@ -23,7 +23,7 @@ def test_dashboard_sends_anonymous_visitors_to_log_in(client):
 @pytest.mark.parametrize("role", ["agent", "customer"])
 def test_dashboard_refuses_everyone_but_admins(client, role):
     # given
-    client.force_login(UserFactory(username=f"u-{role}", role=role))
+    client.force_login(UserFactory.create(username=f"u-{role}", role=role))
     # when
     index = client.get("/dashboard/")
     turn = client.get("/dashboard/turns/1/")

@@ -2,15 +2,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from typing_extensions import override
 
 from chatapp.knowledge.curated import curated_answer_create, curated_answer_match
 from chatapp.knowledge.models import CuratedAnswer
 from tests.factories.knowledge import KnowledgeBaseFactory, unit_vector
+from workers.inference.base import Embedder
 
 pytestmark = pytest.mark.django_db
 
 
-class FixedEmbedder:
+class FixedEmbedder(Embedder):
     """Stands in for the embedding model: these tests check the matching, not the model."""
 
     name = "fixed"
@@ -19,13 +21,14 @@ class FixedEmbedder:
     def __init__(self, vectors: dict[str, list[float]]) -> None:
         self.vectors = vectors
 
+    @override
     def embed(self, texts, *, batch_size=None):
         return np.array([self.vectors[t] for t in texts], dtype=np.float32)
 
 
 def test_a_close_question_matches_and_a_far_one_does_not():
     # given
-    kb = KnowledgeBaseFactory()
+    kb = KnowledgeBaseFactory.create()
     base = np.array(unit_vector(1))
     near = base + 0.05 * np.array(unit_vector(2))
     near /= np.linalg.norm(near)
@@ -53,7 +56,7 @@ def test_a_close_question_matches_and_a_far_one_does_not():
 
 def test_inactive_curated_answers_never_match():
     # given
-    kb = KnowledgeBaseFactory()
+    kb = KnowledgeBaseFactory.create()
     vector = unit_vector(5)
     CuratedAnswer.objects.create(
         knowledge_base=kb, question="q", answer="a", embedding=vector, is_active=False
@@ -66,7 +69,7 @@ def test_inactive_curated_answers_never_match():
 
 def test_blank_curated_answers_are_refused():
     # given
-    kb = KnowledgeBaseFactory()
+    kb = KnowledgeBaseFactory.create()
     # when / then
     from chatapp.core.errors import ApplicationError
 

@@ -14,6 +14,12 @@ logger = get_task_logger(f"{__name__}.celery")
 @worker_process_init.connect
 def warm_models(**kwargs: Any) -> None:
     """Load the models named in ``CHATAPP_WARM`` (``embedder``, ``llm``), set by the launcher."""
+    from django.conf import settings
+
+    if settings.CHATAPP_TORCH_THREADS > 0:
+        import torch
+
+        torch.set_num_threads(settings.CHATAPP_TORCH_THREADS)
     wanted = {w for w in os.environ.get("CHATAPP_WARM", "").split(",") if w}
     try:
         if "embedder" in wanted:

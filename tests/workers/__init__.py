@@ -1,0 +1,1 @@
+"""Tests for the Celery workers and their inference code."""

@@ -1,0 +1,196 @@
+"""Tests for workers.inference.generator_local, on a tiny random Llama."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from workers.inference.base import ModelError
+from workers.inference.generator_local import LocalGenerator, choose_dtype
+
+CHAT = [
+    {"role": "system", "content": "You are a support assistant."},
+    {"role": "user", "content": "Where is my order?"},
+]
+
+
+def _reference_ids(folder: Path, max_new_tokens: int) -> list[int]:
+    """Greedy continuation computed by transformers' own generate()."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    prompt: Any = tokenizer.apply_chat_template(
+        CHAT, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
+    output = model.generate(**prompt, max_new_tokens=max_new_tokens, do_sample=False)
+    return [int(token) for token in output[0, prompt["input_ids"].shape[1] :]]
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_llm_dir: Path) -> tuple[list[int], Any]:
+    from transformers import AutoTokenizer
+
+    return _reference_ids(tiny_llm_dir, 12), AutoTokenizer.from_pretrained(tiny_llm_dir)
+
+
+def test_stream_chat_yields_deltas_that_join_to_the_greedy_reply(
+    tiny_generator: LocalGenerator, reference: tuple[list[int], Any]
+) -> None:
+    # given
+    ids, tokenizer = reference
+
+    # when
+    deltas = list(tiny_generator.stream_chat(CHAT, max_new_tokens=12))
+
+    # then
+    assert len(ids) == 12
+    assert len(deltas) >= 2
+    assert all(deltas)
+    assert "".join(deltas) == tokenizer.decode(ids, skip_special_tokens=True)
+
+
+def test_stream_chat_respects_max_new_tokens(
+    tiny_generator: LocalGenerator, reference: tuple[list[int], Any]
+) -> None:
+    # given
+    ids, tokenizer = reference
+
+    # when
+    replies = {n: "".join(tiny_generator.stream_chat(CHAT, max_new_tokens=n)) for n in (1, 5)}
+
+    # then
+    assert replies == {n: tokenizer.decode(ids[:n], skip_special_tokens=True) for n in (1, 5)}
+
+
+def test_stream_chat_stops_before_a_stop_string(
+    tiny_generator: LocalGenerator, reference: tuple[list[int], Any]
+) -> None:
+    # given
+    ids, tokenizer = reference
+    full = tokenizer.decode(ids, skip_special_tokens=True)
+    stop = full[len(full) // 2 : len(full) // 2 + 3]
+
+    # when
+    reply = "".join(tiny_generator.stream_chat(CHAT, max_new_tokens=12, stop=[stop]))
+
+    # then
+    assert reply == full[: full.find(stop)]
+
+
+def test_stream_chat_ends_at_the_configured_eos_token(
+    tiny_llm_copy: Path, reference: tuple[list[int], Any]
+) -> None:
+    # given
+    ids, tokenizer = reference
+    eos = ids[3]
+    config_path = tiny_llm_copy / "generation_config.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "eos_token_id": [config["eos_token_id"], eos]}))
+    generator = LocalGenerator(tiny_llm_copy, device="cpu")
+
+    # when
+    reply = "".join(generator.stream_chat(CHAT, max_new_tokens=12))
+
+    # then
+    assert reply == tokenizer.decode(ids[: ids.index(eos)], skip_special_tokens=True)
+
+
+def test_yes_probability_is_a_deterministic_probability(tiny_generator: LocalGenerator) -> None:
+    # given
+    question = [
+        {"role": "user", "content": "Is the sky blue? Answer with a single word: Yes or No."}
+    ]
+
+    # when
+    first = tiny_generator.yes_probability(question)
+    second = tiny_generator.yes_probability(question)
+
+    # then
+    assert 0.0 <= first <= 1.0
+    assert first == second
+
+
+def test_count_tokens_matches_the_chat_template(tiny_generator: LocalGenerator) -> None:
+    # given
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_generator.folder)
+    encoded: Any = tokenizer.apply_chat_template(CHAT, add_generation_prompt=True)
+
+    # when
+    count = tiny_generator.count_tokens(CHAT)
+
+    # then
+    assert count == len(encoded["input_ids"])
+
+
+def test_tiny_model_loads_in_float32_on_cpu(tiny_generator: LocalGenerator) -> None:
+    # given / when / then
+    assert (tiny_generator.device, tiny_generator.dtype, tiny_generator.name) == (
+        "cpu",
+        "float32",
+        tiny_generator.folder.name,
+    )
+
+
+def test_choose_dtype_uses_bf16_on_gpu_and_for_large_models_on_cpu() -> None:
+    # given
+    qwen = {
+        "hidden_size": 1536,
+        "num_hidden_layers": 28,
+        "intermediate_size": 8960,
+        "vocab_size": 151936,
+    }
+    smol = {
+        "hidden_size": 576,
+        "num_hidden_layers": 30,
+        "intermediate_size": 1536,
+        "vocab_size": 49152,
+    }
+
+    # when
+    choices = [choose_dtype("cpu", qwen), choose_dtype("cpu", smol), choose_dtype("cuda", smol)]
+
+    # then
+    assert choices == ["bfloat16", "float32", "bfloat16"]
+
+
+def test_missing_folder_raises_model_error(tmp_path: Path) -> None:
+    # given
+    folder = tmp_path / "absent"
+
+    # when / then
+    with pytest.raises(ModelError, match=r"absent is not a model folder \(no config.json\)"):
+        LocalGenerator(folder, device="cpu")
+
+
+def test_truncated_weights_raise_model_error(tiny_llm_copy: Path) -> None:
+    # given
+    weights = tiny_llm_copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+
+    # when / then
+    with pytest.raises(ModelError, match="cannot load the language model from"):
+        LocalGenerator(tiny_llm_copy, device="cpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_generator_defaults_to_bf16_and_streams(tiny_llm_dir: Path) -> None:
+    # given
+    generator = LocalGenerator(tiny_llm_dir, device="cuda")
+
+    # when
+    deltas = list(generator.stream_chat(CHAT, max_new_tokens=8))
+    probability = generator.yes_probability(CHAT)
+
+    # then
+    assert generator.dtype == "bfloat16"
+    assert "".join(deltas) != ""
+    assert 0.0 <= probability <= 1.0

@@ -1,0 +1,1 @@
+"""Django-free model code: embedders, generators, answering and review."""

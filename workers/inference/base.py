@@ -1,0 +1,191 @@
+"""Interfaces and small value types shared by the inference backends."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "CitationRef",
+    "Embedder",
+    "Generator",
+    "ModelError",
+    "Passage",
+    "StopFilter",
+    "pick_device",
+]
+
+
+def pick_device() -> str:
+    """Chooses where models run.
+
+    Returns:
+        ``"cuda"`` when torch sees a GPU, else ``"cpu"``.
+    """
+    import torch  # here, not at the top: importing this module must stay cheap
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class ModelError(Exception):
+    """A model cannot be used: files missing or corrupt, or its endpoint unreachable.
+
+    The message is shown to operators as is, so it names the file or URL and the fix.
+    """
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One retrieved chunk shown to the LLM, numbered from 1 in the prompt.
+
+    Attributes:
+        ref: The number the prompt shows (``[ref]``); answers cite it as ``[ref]``.
+        title: Title of the source document.
+        text: The chunk text.
+    """
+
+    ref: int
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class CitationRef:
+    """Which passage a sentence of an answer relies on, with a verbatim quote from it.
+
+    Attributes:
+        ref: The cited passage's ``Passage.ref``.
+        quote: A sentence copied verbatim from the passage (at most 300 characters).
+    """
+
+    ref: int
+    quote: str
+
+
+class Embedder(ABC):
+    """Turns texts into unit-length vectors for cosine similarity search.
+
+    Attributes:
+        name: A short human-readable model name, for logs and the dashboard.
+        dim: Length of each vector.
+    """
+
+    name: str
+    dim: int
+
+    @abstractmethod
+    def embed(
+        self, texts: Sequence[str], *, batch_size: int | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Embeds texts.
+
+        Args:
+            texts: The texts; an empty sequence gives an array of shape ``(0, dim)``.
+            batch_size: How many texts go through the model at once; the backend's default
+                when None.
+
+        Returns:
+            A float32 array of shape ``(len(texts), dim)`` whose rows have L2 norm 1.
+        """
+
+
+class Generator(ABC):
+    """A chat LLM: streams greedy completions and scores yes/no questions.
+
+    Attributes:
+        name: A short human-readable model name, for logs and the dashboard.
+    """
+
+    name: str
+
+    @abstractmethod
+    def stream_chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_new_tokens: int,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str]:
+        """Streams the assistant's reply to a chat, decoding greedily.
+
+        Args:
+            messages: Chat turns as ``{"role": ..., "content": ...}`` dicts.
+            max_new_tokens: Upper bound on generated tokens.
+            stop: Strings that end the reply; the stop string itself is not yielded.
+
+        Yields:
+            Text deltas whose concatenation is the reply.
+
+        Raises:
+            ModelError: The backend failed (for HTTP backends: unreachable or an error status).
+        """
+
+    @abstractmethod
+    def yes_probability(self, messages: list[dict[str, str]]) -> float:
+        """Scores a yes/no question put as the last user turn.
+
+        Args:
+            messages: Chat turns ending with a user question to be answered with Yes or No.
+
+        Returns:
+            ``P("Yes") / (P("Yes") + P("No"))`` for the first token of the reply, in [0, 1].
+
+        Raises:
+            ModelError: The backend failed.
+        """
+
+
+class StopFilter:
+    """Turns a growing reply into safe-to-show deltas, cutting it at the first stop string.
+
+    Backends feed it the whole reply decoded so far after each token; it holds back a trailing
+    half-decoded UTF-8 character (U+FFFD) and any tail that could still grow into a stop string.
+
+    Args:
+        stops: Stop strings; empty ones are ignored.
+    """
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = [stop for stop in stops if stop]
+        self.emitted = 0
+        self.stopped = False
+
+    def holdback(self, text: str) -> int:
+        """Length of the longest tail of ``text`` that is a proper prefix of a stop string."""
+        longest = 0
+        for stop in self.stops:
+            for size in range(min(len(stop) - 1, len(text)), longest, -1):
+                if text.endswith(stop[:size]):
+                    longest = size
+                    break
+        return longest
+
+    def feed(self, text: str, *, final: bool = False) -> str:
+        """Takes the reply so far and returns the part that can be shown now.
+
+        Args:
+            text: The whole reply decoded so far (it only grows between calls).
+            final: True when no more text will come: release whatever was held back.
+
+        Returns:
+            The new delta, possibly empty. Once a stop string is seen, ``stopped`` is True and
+            the text from the stop string on is never returned.
+        """
+        if self.stopped:
+            return ""
+        found = [index for stop in self.stops if (index := text.find(stop, self.emitted)) >= 0]
+        if found:
+            self.stopped = True
+            end = min(found)
+        elif final:
+            end = len(text)
+        else:
+            end = min(len(text.rstrip("\ufffd")), len(text) - self.holdback(text))
+        if end <= self.emitted:
+            return ""
+        delta, self.emitted = text[self.emitted : end], end
+        return delta

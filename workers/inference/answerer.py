@@ -27,7 +27,9 @@ MAX_PASSAGE_CHARS = 2000  # bounds the prompt (~2 s prefill per 200 tokens for Q
 MAX_QUOTE_CHARS = 300
 POSTHOC_RELATIVE = 0.75  # without markers, also credit passages scoring >= 75% of the best
 # A small model sometimes goes on to invent the next turn of the prompt's pattern.
-STOP_STRINGS = ("\nQuestion:", "\nPassages:")
+# Small models sometimes go on to echo the prompt: a new question, or the next "[n] title"
+# passage header; an answer never starts a paragraph with a citation marker.
+STOP_STRINGS = ("\nQuestion:", "\nPassages:", "\n\n[")
 
 SYSTEM_PROMPT = (
     "You are a friendly customer-support assistant for {company}. Answer the customer's "

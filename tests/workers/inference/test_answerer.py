@@ -235,3 +235,18 @@ def test_real_smollm2_streams_a_non_empty_answer(smollm2: Generator) -> None:
     # then
     assert len(deltas) >= 2
     assert "".join(deltas).strip() != ""
+
+
+def test_answer_stops_where_a_small_model_starts_echoing_the_next_passage() -> None:
+    # given
+    from workers.inference.answerer import STOP_STRINGS
+    from workers.inference.base import StopFilter
+
+    reply = "Refunds take 5 to 10 business days [1].\n\n[2] Shipping costs\nStandard shipping"
+    stops = StopFilter(STOP_STRINGS)
+    # when
+    shown = "".join(stops.feed(reply[:end]) for end in range(1, len(reply) + 1))
+    shown += stops.feed(reply, final=True)
+    # then
+    assert shown == "Refunds take 5 to 10 business days [1]."
+    assert stops.stopped

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.conf import settings
-from workers.inference.registry import get_generator
 
 from workers.inference.base import Generator
+from workers.inference.registry import get_generator
 
 
 def answer_generator() -> Generator:

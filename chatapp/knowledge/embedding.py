@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.conf import settings
-from workers.inference.registry import get_embedder
 
 from workers.inference.base import Embedder
+from workers.inference.registry import get_embedder
 
 
 def embedder() -> Embedder:

@@ -250,6 +250,40 @@ OPENAPI: dict[str, Any] = {
             },
         },
         "/api/v1/knowledge-bases/{kb_id}/documents": {
+            "get": {
+                "summary": "The knowledge base's documents with their status, newest change first",
+                "security": _STAFF,
+                "parameters": [_KB_PARAM],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "results": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "id": {"type": "integer"},
+                                            "title": {"type": "string"},
+                                            "filename": {"type": "string"},
+                                            "source_url": {"type": "string"},
+                                            "status": {
+                                                "enum": ["queued", "indexing", "ready", "failed"]
+                                            },
+                                            "chunks": {"type": "integer"},
+                                            "error": {"type": ["string", "null"]},
+                                            "created_at": {"type": "string", "format": "date-time"},
+                                            "updated_at": {"type": "string", "format": "date-time"},
+                                        },
+                                    },
+                                }
+                            },
+                        }
+                    ),
+                    **_COMMON_ERRORS,
+                },
+            },
             "post": {
                 "summary": "Add a document: JSON {title, text, source_url?} or multipart `file`",
                 "security": _STAFF,
@@ -288,7 +322,7 @@ OPENAPI: dict[str, Any] = {
                     "415": _err("Unsupported type"),
                     **_COMMON_ERRORS,
                 },
-            }
+            },
         },
         "/api/v1/documents/{document_id}": {
             "get": {

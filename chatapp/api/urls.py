@@ -15,7 +15,7 @@ urlpatterns = [
     path("api/v1/conversations/<str:conversation_id>/close", views.conversation_close),
     path("api/v1/conversations/<str:conversation_id>/notes", views.conversation_note_create),
     path("api/v1/knowledge-bases", views.knowledge_base_collection),
-    path("api/v1/knowledge-bases/<int:kb_id>/documents", views.document_create),
+    path("api/v1/knowledge-bases/<int:kb_id>/documents", views.document_collection),
     path("api/v1/knowledge-bases/<int:kb_id>/search", views.knowledge_base_search),
     path("api/v1/knowledge-bases/<int:kb_id>/curated-answers", views.curated_answer_collection),
     path("api/v1/curated-answers/<int:curated_id>", views.curated_answer_detail),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
 from chatapp.api import schemas
 from chatapp.api.http import api_view, error_response, parse_json
@@ -15,6 +16,7 @@ from chatapp.core.errors import ApplicationError, PermissionDenied
 from chatapp.core.health import system_health
 from chatapp.knowledge import curated as kb_curated
 from chatapp.knowledge import selectors as kb_selectors
+from chatapp.knowledge import selectors_admin as kb_admin_selectors
 from chatapp.knowledge import services as kb_services
 
 
@@ -280,3 +282,20 @@ def curated_answer_collection(request: HttpRequest, kb_id: int) -> JsonResponse:
 def curated_answer_detail(request: HttpRequest, curated_id: int) -> JsonResponse:
     kb_curated.curated_answer_delete(curated_id=curated_id)
     return JsonResponse({"id": curated_id, "deleted": True})
+
+
+@api_view(("GET",), auth="staff")
+def document_list(request: HttpRequest, kb_id: int) -> JsonResponse:
+    kb = kb_selectors.knowledge_base_get(kb_id)
+    rows = kb_admin_selectors.document_row_list(knowledge_base_id=kb.pk)
+    return JsonResponse({"results": [row.as_json() for row in rows]})
+
+
+@csrf_exempt  # api_view checks a session's CSRF header itself
+def document_collection(request: HttpRequest, kb_id: int) -> HttpResponse:
+    """``GET`` lists a knowledge base's documents; ``POST`` adds one."""
+    if request.method == "GET":
+        return document_list(request, kb_id)
+    if request.method == "POST":
+        return document_create(request, kb_id)
+    return error_response("method_not_allowed", "Use GET, POST.", 405)

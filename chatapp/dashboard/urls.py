@@ -10,4 +10,6 @@ app_name = "dashboard"
 urlpatterns = [
     path("", views.index, name="index"),
     path("turns/<int:run_id>/", views.turn_detail, name="turn"),
+    path("knowledge/", views.knowledge_index, name="knowledge"),
+    path("knowledge/<int:kb_id>/", views.knowledge_detail, name="knowledge-base"),
 ]

@@ -1,4 +1,4 @@
-"""The admin dashboard: read-only counts, recent turns, and one turn's trace."""
+"""The admin dashboard: counts, recent turns, a turn's trace, and the knowledge-base pages."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
 from chatapp.accounts.models import User
 from chatapp.assistant import selectors
 from chatapp.core.errors import NotFound
+from chatapp.knowledge import selectors_admin as kb_selectors
 
 View = Callable[..., HttpResponse]
 
@@ -53,3 +55,25 @@ def turn_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     except NotFound:
         raise Http404("No such turn.") from None
     return render(request, "dashboard/turn.html", {"trace": trace})
+
+
+@require_safe
+@admin_required
+@ensure_csrf_cookie  # the page writes through the JSON API, which checks the CSRF header
+def knowledge_index(request: HttpRequest) -> HttpResponse:
+    """The knowledge bases with their document counts, and a form to add one."""
+    context = {"knowledge_bases": kb_selectors.knowledge_base_overview_list()}
+    return render(request, "dashboard/knowledge.html", context)
+
+
+@require_safe
+@admin_required
+@ensure_csrf_cookie
+def knowledge_detail(request: HttpRequest, kb_id: int) -> HttpResponse:
+    """One knowledge base: documents with live status, uploads, "try it" search, curated answers."""
+    try:
+        page = kb_selectors.knowledge_base_page(kb_id)
+    except NotFound:
+        raise Http404("No such knowledge base.") from None
+    context = {"page": page, "upload_extensions": kb_selectors.UPLOAD_EXTENSIONS}
+    return render(request, "dashboard/knowledge_detail.html", context)

@@ -148,8 +148,10 @@ def _parse(doc: Document) -> ParsedDocument:
     raw = bytes(doc.raw or b"")
     if not doc.filename:
         return parse_text(raw.decode(), title=doc.title, fmt="markdown")
+    # A title the uploader gave wins; otherwise the document's own (front matter, <title>, H1).
+    given = doc.title if doc.title != doc.filename else None
     return parse_document(
-        raw, filename=doc.filename, max_bytes=settings.CHATAPP_UPLOAD_MAX_BYTES, title=doc.title
+        raw, filename=doc.filename, max_bytes=settings.CHATAPP_UPLOAD_MAX_BYTES, title=given
     )
 
 

@@ -7,6 +7,7 @@ channel layer, and the small real models (MiniLM + SmolLM2-135M).
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,6 +24,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / "var" / "test" / "logs"
+SHOTS = ROOT / "var" / "test" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium, headless, with nothing reaching out to the network (this machine has none).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 STACK_START_TIMEOUT_S = 240
 
 
@@ -161,3 +174,17 @@ def stack(
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless Chromium via Playwright. Do ORM work before it starts: its loop forbids the ORM."""
+    if not shutil.which(CHROMIUM):
+        pytest.fail("Debian's chromium is missing: `make browser` installs it")
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -5,11 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
 import pytest
 from django.test import override_settings
-from typing_extensions import override
 
 from chatapp.core.errors import ApplicationError
 from chatapp.knowledge.embedding import embedder
@@ -25,8 +22,8 @@ from chatapp.knowledge.importing import (
 )
 from chatapp.knowledge.models import Chunk, Document, KnowledgeBase
 from chatapp.knowledge.services import document_index
+from tests.factories.embedders import FakeEmbedder
 from tests.factories.knowledge import KnowledgeBaseFactory
-from workers.inference.base import Embedder
 
 BROKEN_PDF_REASON = "corrupt: broken.pdf is not a PDF file (no %PDF header)."
 HELP_FILES = {
@@ -52,23 +49,6 @@ IMPORTED = [
     "extra/faq-1.md",
     "extra/faq-2.md",
 ]
-
-
-class FakeEmbedder(Embedder):
-    """Stands in for the model where the test checks plumbing; refuses texts with "EXPLODE"."""
-
-    name = "fake"
-    dim = 384
-
-    @override
-    def embed(
-        self, texts: Sequence[str], *, batch_size: int | None = None
-    ) -> npt.NDArray[np.float32]:
-        if any("EXPLODE" in t for t in texts):
-            raise RuntimeError("model ran out of memory")
-        rows = [np.random.default_rng(len(t)).standard_normal(self.dim) for t in texts]
-        vectors = np.array(rows, dtype=np.float32).reshape(len(texts), self.dim)
-        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 def make_help_folder(root: Path) -> list[str]:

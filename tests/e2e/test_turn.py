@@ -70,7 +70,9 @@ def test_a_question_gets_a_streamed_cited_reviewed_answer_and_a_stored_trace(sta
     deltas = [f for f in frames if f["type"] == "answer.delta"]
     assert deltas, kinds
     assert kinds[-1] == "turn.completed"
-    assert frames[-1]["outcome"] == "answered", frames
+    run = PipelineRun.objects.get(pk=frames[-1]["turn_id"])
+    trace = [(s.stage, s.output) for s in run.steps.order_by("started_at", "id")]
+    assert frames[-1]["outcome"] == "answered", json.dumps(trace, indent=1)
     bot = [
         f["message"]
         for f in frames
@@ -85,7 +87,7 @@ def test_a_question_gets_a_streamed_cited_reviewed_answer_and_a_stored_trace(sta
     assert {c["title"] for c in answer["citations"]} <= {"Refund timing", "Shipping costs"}
     assert all(c["quote"] for c in answer["citations"])
     assert answer["review"]["verdict"] in ("approved", "revised")
-    run = PipelineRun.objects.get(pk=answer["turn_id"])
+    assert answer["turn_id"] == run.pk
     assert run.status == PipelineRun.Status.COMPLETED
     steps = list(run.steps.order_by("started_at", "id"))
     assert [s.stage for s in steps][:3] == ["retrieval", "answering", "review"]

@@ -26,7 +26,6 @@ MAX_HISTORY_CHARS = 600  # per turn: enough for a question or a short answer
 MAX_PASSAGE_CHARS = 2000  # bounds the prompt (~2 s prefill per 200 tokens for Qwen on 2 cores)
 MAX_QUOTE_CHARS = 300
 POSTHOC_RELATIVE = 0.75  # without markers, also credit passages scoring >= 75% of the best
-# A small model sometimes goes on to invent the next turn of the prompt's pattern.
 # Small models sometimes go on to echo the prompt: a new question, or the next "[n] title"
 # passage header; an answer never starts a paragraph with a citation marker.
 STOP_STRINGS = ("\nQuestion:", "\nPassages:", "\n\n[")
@@ -39,9 +38,10 @@ SYSTEM_PROMPT = (
 )
 # Repeated at the end of the user turn: with the rule only in the system prompt, Qwen2.5-1.5B
 # wrote no markers at all; with it here it cites (often once, after the last sentence).
+# No figures here ("2 to 4 sentences"): SmolLM2 answered "The answer is: 2 to 4 sentences."
 ANSWER_INSTRUCTION = (
-    "Answer in 2 to 4 sentences. After each sentence, write the number of the passage it comes "
-    "from in square brackets, like [1]."
+    "Answer briefly from the passages. After each sentence, write the number of the passage it "
+    "comes from in square brackets, like [1]."
 )
 CRITIQUE_PROMPT = (
     "A reviewer checked your previous answer against the passages and found this problem:\n"
@@ -288,8 +288,12 @@ def extract_citations(
         sentences = split_sentences(answer)
         citations = []
         for ref in refs:
-            citing = " ".join(s for s in sentences if ref in marker_refs(s)) or answer
-            citations.append(CitationRef(ref, _best_quote(by_ref[ref], content_words(citing))))
+            citing = content_words(
+                strip_markers(" ".join(s for s in sentences if ref in marker_refs(s)))
+            )
+            # A marker alone on its own line ("...days.\n[1]") cites what came before it.
+            words = citing or content_words(strip_markers(answer))
+            citations.append(CitationRef(ref, _best_quote(by_ref[ref], words)))
         return citations
     ranked = rank_by_overlap(answer, passages)
     if not ranked:

@@ -250,3 +250,14 @@ def test_answer_stops_where_a_small_model_starts_echoing_the_next_passage() -> N
     # then
     assert shown == "Refunds take 5 to 10 business days [1]."
     assert stops.stopped
+
+
+def test_a_marker_on_its_own_line_quotes_the_sentence_the_answer_used() -> None:
+    # given: Qwen often puts the marker on a new line after the answer
+    passage = Passage(
+        ref=1, title="Refund timing", text="Refund timing\n\nRefunds take 5 to 10 business days."
+    )
+    # when
+    citations = extract_citations("Refunds take 5 to 10 business days.\n[1]", [passage])
+    # then
+    assert citations == [CitationRef(1, "Refunds take 5 to 10 business days.")]

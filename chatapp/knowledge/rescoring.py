@@ -1,4 +1,4 @@
-"""Second look at search candidates: field-aware lexical evidence, and a calibrated relevance.
+"""Ranking of search candidates: fusion, a lexical second look (re-scoring), calibrated relevance.
 
 Pure Python over candidates the selectors fetched (no queries here). No cross-encoder ships
 as packaged weights (MODELS.md), so the re-scorer combines what the first stage already has:
@@ -14,21 +14,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+# Reciprocal rank fusion constant from Cormack et al. (2009); damps the top ranks' dominance.
+RRF_K: Final = 60
 # BM25 constants (Robertson & Zaragoza, 2009): the usual values.
 BM25_K1: Final = 1.2
 BM25_B: Final = 0.75
-# Re-scoring weights, tuned on the Python FAQ (bench/results/retrieval.md): the cosine carries
-# the meaning, BM25 (scaled to 0..1 over the pool) the rare words, headings the page topic.
+# Re-scoring weights, picked on the Python FAQ (bench/results/retrieval.md): the cosine carries
+# the meaning, BM25 (scaled to 0..1 over the re-scored top) the rare words, headings the topic.
+# Measured: it helps section-level (anchor) recall and costs some page-level MRR, so
+# CHATAPP_RETRIEVAL_RESCORE stays off by default.
 RESCORE_DEPTH: Final = 30  # only the fused top is re-scored; deeper ranks rarely climb to top k
 W_COSINE: Final = 1.0
-W_BM25: Final = 0.35
-W_HEADING: Final = 0.15
-# Relevance: a logistic over the best hit's cosine and how much of the query's (IDF-weighted)
-# vocabulary the top hits hold; fitted by hand on the demo help centre (bench/retrieval.py).
-REL_CENTER: Final = 0.45
+W_BM25: Final = 0.1
+W_HEADING: Final = 0.05
+# Relevance: a logistic over the cosine, centred where MiniLM's question/passage similarities
+# turn from unrelated to related on the demo help centre (bench/results/retrieval.md), minus a
+# penalty for query words the knowledge base never uses.
+REL_CENTER: Final = 0.4
 REL_SLOPE: Final = 12.0
-REL_COVERAGE_WEIGHT: Final = 0.2
-REL_COVERAGE_CENTER: Final = 0.5
+REL_UNKNOWN_PENALTY: Final = 0.3
 
 _TSVECTOR_RE: Final = re.compile(r"'((?:[^']|'')*)'(?::([0-9A-D,]+))?")
 
@@ -40,12 +44,14 @@ class QueryTerm:
     Attributes:
         word: The word as typed (lower-cased).
         lexemes: Its normalised forms (usually one stem); empty for a stop word.
-        df: Chunks (in the searched knowledge bases) holding it, counted up to a cap.
+        df: Estimated number of chunks holding it (table-wide column statistics).
+        present: Whether any chunk of the searched knowledge bases holds it.
     """
 
     word: str
     lexemes: tuple[str, ...]
     df: int
+    present: bool = True
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,12 @@ class QueryStats:
     def content(self) -> tuple[QueryTerm, ...]:
         """Terms that are not stop words."""
         return tuple(t for t in self.terms if t.lexemes)
+
+    @property
+    def unknown_share(self) -> float:
+        """Share of the content words that no chunk of the searched knowledge bases holds."""
+        content = self.content
+        return sum(not t.present for t in content) / len(content) if content else 0.0
 
 
 @dataclass
@@ -92,6 +104,38 @@ class Candidate:
         if self._tf is None:
             self._tf = parse_tsvector(self.vector_text)
         return self._tf
+
+
+# --- Fusion -----------------------------------------------------------------------------------
+
+
+def fuse_rrf(candidates: Sequence[Candidate]) -> None:
+    """Set each score to the reciprocal rank fusion sum of 1 / (RRF_K + rank), ranks from 1."""
+    for c in candidates:
+        c.score = sum(
+            1.0 / (RRF_K + rank + 1) for rank in (c.vector_rank, c.keyword_rank) if rank is not None
+        )
+
+
+def fuse_convex(candidates: Sequence[Candidate], vector_weight: float) -> None:
+    """Set each score to a convex combination of min-max scaled cosine and full-text rank.
+
+    Both scores are scaled to 0..1 over the pool (Bruch et al., 2023, "An Analysis of Fusion
+    Functions for Hybrid Retrieval"); every candidate has both, since each retriever's query
+    computes the other's score too. A chunk no query word matched has full-text score 0.
+    """
+    if not candidates:
+        return
+    sims = [c.similarity for c in candidates]
+    lo, hi = min(sims), max(sims)
+    kw_hi = max(c.keyword_score for c in candidates)
+    for c in candidates:
+        v = (c.similarity - lo) / (hi - lo) if hi > lo else 1.0
+        t = c.keyword_score / kw_hi if kw_hi > 0 else 0.0
+        c.score = vector_weight * v + (1.0 - vector_weight) * t
+
+
+# --- Re-scoring and relevance ---------------------------------------------------------------
 
 
 def parse_tsvector(text: str) -> dict[str, int]:
@@ -157,9 +201,15 @@ def rescore_candidates(candidates: list[Candidate], stats: QueryStats) -> list[C
     return top + rest
 
 
-def relevance(similarity: float, coverage_top: float | None = None) -> float:
-    """Calibrated 0..1 relevance from a hit's cosine and the top hits' query coverage."""
-    x = similarity - REL_CENTER
-    if coverage_top is not None:
-        x += REL_COVERAGE_WEIGHT * (coverage_top - REL_COVERAGE_CENTER)
+def relevance(similarity: float, unknown_share: float = 0.0) -> float:
+    """Calibrated 0..1 relevance of a hit, comparable across searches.
+
+    A logistic over the cosine similarity, lowered when the query holds words the knowledge
+    base has never seen (a question about something it does not cover: "thermostats").
+
+    Args:
+        similarity: The hit's cosine similarity with the query.
+        unknown_share: ``QueryStats.unknown_share`` of the query.
+    """
+    x = similarity - REL_CENTER - REL_UNKNOWN_PENALTY * unknown_share
     return 1.0 / (1.0 + math.exp(-REL_SLOPE * x))

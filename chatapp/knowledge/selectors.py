@@ -19,9 +19,12 @@ from pgvector.django import CosineDistance
 from chatapp.core.errors import NotFound
 from chatapp.knowledge.models import EMBEDDING_DIM, FTS_CONFIG, Chunk, Document, KnowledgeBase
 from chatapp.knowledge.rescoring import (
+    RESCORE_DEPTH,
     Candidate,
     QueryStats,
     QueryTerm,
+    fuse_convex,
+    fuse_rrf,
     relevance,
     rescore_candidates,
 )
@@ -29,8 +32,6 @@ from chatapp.knowledge.rescoring import (
 FusionMethod = Literal["rrf", "convex"]
 FUSION_METHODS: Final = ("rrf", "convex")
 
-# Reciprocal rank fusion constant from Cormack et al. (2009); damps the top ranks' dominance.
-RRF_K: Final = 60
 # A question longer than this is cut: MiniLM reads 256 word pieces (~1000 characters) anyway,
 # and every extra term makes the tsquery slower without making it better.
 MAX_QUERY_CHARS: Final = 1000
@@ -45,6 +46,7 @@ ERR_EMBEDDING_DIM = "The query embedding has {got} dimensions; the index holds {
 ERR_FUSION = "Unknown fusion method {got!r}; use one of: rrf, convex."
 
 _WORD_RE: Final = re.compile(r"\w+")
+_PARTS_RE: Final = re.compile(r"[^\W\d_]+|\d+")  # letter runs and digit runs
 _CONTROL_RE: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # websearch_to_tsquery reads these words as operators; as search terms they are stop words.
 _OPERATOR_WORDS: Final = frozenset({"or", "and", "not"})
@@ -57,7 +59,8 @@ class SearchHit:
     Attributes:
         score: The ranking score of this search (RRF, convex or re-scored); compare hits of one
             search only.
-        similarity: Cosine similarity between the query and the chunk (every hit has it).
+        similarity: Cosine similarity between the query and the chunk (None only from
+            ``chunk_search_keyword`` called without an embedding).
         keyword_score: Full-text rank in 0..1 (``ts_rank_cd``); 0 when no query word matched.
         relevance: Calibrated 0..1 estimate that the chunk answers the query, comparable across
             searches; ``CHATAPP_RETRIEVAL_MIN_SCORE`` applies to the best hit's relevance.
@@ -106,8 +109,8 @@ def query_clean(query: str) -> str:
     """
     text = _CONTROL_RE.sub(" ", unicodedata.normalize("NFC", query or ""))
     text = " ".join(text.split())
-    if len(text) > MAX_QUERY_CHARS:
-        text = text[:MAX_QUERY_CHARS].rsplit(" ", 1)[0]
+    if len(text) > MAX_QUERY_CHARS:  # cut before the word that crosses the limit
+        text = text[: MAX_QUERY_CHARS + 1].rsplit(" ", 1)[0][:MAX_QUERY_CHARS]
     return text
 
 
@@ -137,26 +140,45 @@ def _ts_query(terms: Sequence[str]) -> SearchQuery | None:
 
 # --- Candidates -------------------------------------------------------------------------------
 
-# Document frequency is counted up to this many chunks: beyond it a word is common anyway, and
-# the cap bounds the cost of counting a word like "python" in 100k chunks.
-DF_CAP: Final = 2000
+# ts_rank_cd reads every matching row's tsvector (~10 µs a row on 2 busy cores), so the words
+# that select rows are chosen to match about this many rows; every content word still ranks.
+MATCH_BUDGET_ROWS: Final = 1000
+MAX_AND_WORDS: Final = 3
 _CHUNK_TABLE: Final = Chunk._meta.db_table
-_DOCUMENT_TABLE: Final = Document._meta.db_table
+# Word frequencies come from the planner's statistics (ANALYZE keeps the 1000 commonest
+# lexemes of the tsvector column with their frequencies): a catalog read, not a count.
 _TERM_STATS_SQL: Final = f"""
+WITH s AS (
+    SELECT most_common_elems::text::text[] AS elems, most_common_elem_freqs AS freqs
+    FROM pg_stats
+    WHERE schemaname = current_schema() AND tablename = %(table)s AND attname = 'search_vector'
+    LIMIT 1
+)
 SELECT w.word,
-       ARRAY(SELECT lexeme FROM unnest(to_tsvector(%(config)s::regconfig, w.word))),
-       CASE WHEN numnode(websearch_to_tsquery(%(config)s::regconfig, w.word)) = 0 THEN 0
-       ELSE (SELECT count(*) FROM (
-                SELECT 1 FROM {_CHUNK_TABLE} c
-                WHERE c.knowledge_base_id = ANY(%(kbs)s)
-                  AND c.search_vector @@ websearch_to_tsquery(%(config)s::regconfig, w.word)
-                LIMIT %(cap)s) s)
-       END,
-       (SELECT coalesce(sum(d.chunk_count), 0) FROM {_DOCUMENT_TABLE} d
-         WHERE d.knowledge_base_id = ANY(%(kbs)s) AND d.status = 'ready')
-FROM unnest(%(words)s::text[]) WITH ORDINALITY AS w(word, i)
+       lx.lexemes,
+       f.freq,
+       (SELECT s.freqs[array_length(s.elems, 1) + 1] FROM s),
+       (SELECT reltuples FROM pg_class WHERE oid = %(table)s::regclass),
+       CASE WHEN cardinality(lx.lexemes) = 0 THEN false
+            WHEN f.freq IS NOT NULL THEN true
+            ELSE (SELECT count(*) FROM {_CHUNK_TABLE} c
+                  WHERE c.knowledge_base_id = ANY(%(kbs)s)
+                    AND c.search_vector @@ websearch_to_tsquery(%(config)s::regconfig, w.word)) > 0
+              OR (w.parts <> '' AND (SELECT count(*) FROM {_CHUNK_TABLE} c
+                  WHERE c.knowledge_base_id = ANY(%(kbs)s)
+                    AND c.search_vector @@ websearch_to_tsquery(%(config)s::regconfig, w.parts))
+                  > 0)
+       END
+FROM unnest(%(words)s::text[], %(parts)s::text[]) WITH ORDINALITY AS w(word, parts, i)
+CROSS JOIN LATERAL (
+    SELECT ARRAY(SELECT lexeme FROM unnest(to_tsvector(%(config)s::regconfig, w.word))) AS lexemes
+) AS lx
+CROSS JOIN LATERAL (
+    SELECT max(s.freqs[array_position(s.elems, l.lexeme)]) AS freq
+    FROM s, unnest(lx.lexemes) AS l(lexeme)
+) AS f
 ORDER BY w.i
-"""  # noqa: S608  (table names are model constants; every value is a bound parameter)
+"""  # noqa: S608  (the table name is the model's; every value is a bound parameter)
 
 _FIELDS: Final = (
     "id",
@@ -172,32 +194,76 @@ _FIELDS: Final = (
 
 
 def query_stats(terms: Sequence[str], knowledge_base_ids: Sequence[int]) -> QueryStats:
-    """Each query word's lexemes and document frequency (capped at ``DF_CAP``), in one query.
+    """Each query word's lexemes, estimated document frequency and presence, in one query.
+
+    Frequencies come from the column statistics (table-wide, refreshed by ANALYZE; a catalog
+    read, not a count); a word outside the most common elements counts as half the least
+    common one, and without statistics (a table never analysed) as 0. A word among the common
+    elements counts as present; whether the searched knowledge bases hold a rarer one is
+    counted through the GIN index (a count, not EXISTS: EXISTS would make the planner scan the
+    table for a word that is not there).
 
     Args:
         terms: Words from ``query_terms``.
-        knowledge_base_ids: The collection the frequencies are counted in.
+        knowledge_base_ids: Where presence is checked.
 
     Returns:
-        The terms in order, and the number of chunks in the knowledge bases.
+        The terms in order, and the estimated number of chunks in the table.
     """
     if not terms:
         return QueryStats((), 0)
+    params: dict[str, Any] = {
+        "config": FTS_CONFIG,
+        "table": _CHUNK_TABLE,
+        "words": list(terms),
+        # "5ghz" is present when a chunk says "5 GHz": the parts, AND-ed, count too.
+        "parts": [" ".join(_PARTS_RE.findall(t)) if _PARTS_RE.fullmatch(t) is None else ""
+                  for t in terms],
+        "kbs": list(knowledge_base_ids),
+    }  # fmt: skip
     with connection.cursor() as cursor:
-        cursor.execute(
-            _TERM_STATS_SQL,
-            {"config": FTS_CONFIG, "kbs": list(knowledge_base_ids), "cap": DF_CAP,
-             "words": list(terms)},
-        )  # fmt: skip
+        cursor.execute(_TERM_STATS_SQL, params)
         rows = cursor.fetchall()
-    total = int(rows[0][3]) if rows else 0
-    return QueryStats(tuple(QueryTerm(r[0], tuple(r[1] or ()), int(r[2])) for r in rows), total)
-
-
-def _rows(qs: QuerySet[Chunk], lexical: bool) -> list[Candidate]:
-    fields = (*_FIELDS, "sv", "hv") if lexical else _FIELDS
+    total = max(int(rows[0][4] or 0), 0)
     out = []
-    for row in qs.values_list(*fields):
+    for word, lexemes, freq, floor, _, present in rows:
+        estimate = freq if freq is not None else (floor or 0.0) / 2.0
+        out.append(QueryTerm(word, tuple(lexemes or ()), round(estimate * total), bool(present)))
+    return QueryStats(tuple(out), total)
+
+
+def match_words(stats: QueryStats) -> str:
+    """The websearch text that selects rows: cheap enough to rank, as inclusive as that allows.
+
+    The rarest content words whose estimated matches fit ``MATCH_BUDGET_ROWS`` are OR-ed; when
+    even the rarest word is common, the rarest few are AND-ed until the estimate fits.
+
+    Returns:
+        ``"w1 or w2 ..."``, ``"w1 w2"`` (AND), or ``""`` when the query has no content words.
+    """
+    content = sorted(stats.content, key=lambda t: (t.df, t.word))
+    chosen: list[str] = []
+    rows = 0
+    for term in content:
+        if chosen and rows + term.df > MATCH_BUDGET_ROWS:
+            break
+        chosen.append(term.word)
+        rows += term.df
+    if rows <= MATCH_BUDGET_ROWS or len(content) == 1:
+        return " or ".join(chosen)
+    estimate = float(stats.total)
+    words: list[str] = []
+    for term in content[:MAX_AND_WORDS]:
+        words.append(term.word)
+        estimate *= term.df / stats.total  # words taken as independent
+        if estimate <= MATCH_BUDGET_ROWS:
+            break
+    return " ".join(words)
+
+
+def _rows(qs: QuerySet[Chunk]) -> list[Candidate]:
+    out = []
+    for row in qs.values_list(*_FIELDS):
         distance = float(row[7])
         out.append(
             Candidate(
@@ -211,8 +277,6 @@ def _rows(qs: QuerySet[Chunk], lexical: bool) -> list[Candidate]:
                 # A zero vector has no direction: pgvector answers NaN; treat it as unrelated.
                 similarity=0.0 if math.isnan(distance) else 1.0 - distance,
                 keyword_score=float(row[8] or 0.0),
-                vector_text=row[9] if lexical else "",
-                heading_vector_text=row[10] if lexical else "",
             )
         )
     return out
@@ -222,7 +286,6 @@ def _annotated(
     embedding: Sequence[float],
     ts_query: SearchQuery | None,
     kb_ids: Sequence[int],
-    lexical: bool,
 ) -> QuerySet[Chunk]:
     kw: Any = (
         SearchRank(
@@ -234,17 +297,31 @@ def _annotated(
         if ts_query is not None
         else Value(0.0, output_field=FloatField())
     )
-    qs = Chunk.objects.filter(knowledge_base_id__in=list(kb_ids)).annotate(
+    return Chunk.objects.filter(knowledge_base_id__in=list(kb_ids)).annotate(
         distance=CosineDistance("embedding", list(embedding)), kw=kw
     )
-    if lexical:  # the re-scorer reads term frequencies and heading words
-        qs = qs.annotate(
+
+
+def _add_lexical_fields(candidates: Sequence[Candidate]) -> None:
+    """Fetch the tsvectors the re-scorer reads, for these candidates only.
+
+    A separate query: in the candidate queries Postgres would cast every matching row's
+    tsvector to text before sorting, not just the rows kept.
+    """
+    by_id = {c.chunk_id: c for c in candidates}
+    rows = (
+        Chunk.objects.filter(pk__in=list(by_id))
+        .annotate(
             sv=Cast("search_vector", TextField()),
             hv=Cast(
                 SearchVector("document__title", "heading_path", config=FTS_CONFIG), TextField()
             ),
         )
-    return qs
+        .values_list("id", "sv", "hv")
+    )
+    for chunk_id, sv, hv in rows:
+        by_id[chunk_id].vector_text = sv or ""
+        by_id[chunk_id].heading_vector_text = hv or ""
 
 
 def _vector_candidates(
@@ -253,36 +330,48 @@ def _vector_candidates(
     kb_ids: Sequence[int],
     limit: int,
     ef_search: int,
-    lexical: bool = False,
 ) -> list[Candidate]:
-    qs = _annotated(embedding, ts_query, kb_ids, lexical).order_by("distance")[:limit]
+    qs = _annotated(embedding, ts_query, kb_ids).order_by(F("distance").asc())[:limit]
     with transaction.atomic(), connection.cursor() as cursor:
-        # HNSW yields at most ef_search rows, and the knowledge-base filter runs after it.
-        ef = min(max(ef_search, limit), MAX_EF_SEARCH)
-        cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef)])
-        found = _rows(qs, lexical)
-        if len(found) < limit:
-            # Too few rows survived the filter (a small knowledge base in a big table: pgvector
-            # 0.6 filters after the index scan), or the knowledge bases are small: search them
+        cursor.execute(
+            "SELECT set_config('hnsw.ef_search', %s, true)", [str(hnsw_ef(ef_search, limit))]
+        )
+        found = _rows(qs)
+        if len(found) < limit // 2:
+            # Few rows survived the filter (a small knowledge base in a big table: pgvector 0.6
+            # filters after the index scan), or the knowledge bases hold few chunks: search them
             # exactly, which is cheap for few rows and right for a filtered big table.
             cursor.execute("SELECT set_config('enable_indexscan', 'off', true)")
-            found = _rows(qs, lexical)
+            found = _rows(qs)
     return found
+
+
+def hnsw_ef(ef_search: int, limit: int) -> int:
+    """The ``hnsw.ef_search`` a search runs with: at least twice the rows it wants.
+
+    HNSW yields at most ef_search rows and the knowledge-base filter runs after it, so the
+    margin keeps a dominant knowledge base from coming up a few rows short.
+    """
+    return min(max(ef_search, 2 * limit), MAX_EF_SEARCH)
 
 
 def _keyword_candidates(
     embedding: Sequence[float],
-    ts_query: SearchQuery,
+    stats: QueryStats,
     kb_ids: Sequence[int],
     limit: int,
-    lexical: bool = False,
 ) -> list[Candidate]:
+    rank_query = _ts_query([t.word for t in stats.content])
+    match = match_words(stats)
+    if rank_query is None or not match:
+        return []
+    match_query = SearchQuery(match, search_type="websearch", config=FTS_CONFIG)
     qs = (
-        _annotated(embedding, ts_query, kb_ids, lexical)
-        .filter(search_vector=ts_query)
-        .order_by("-kw", "id")[:limit]
+        _annotated(embedding, rank_query, kb_ids)
+        .filter(search_vector=match_query)
+        .order_by(F("kw").desc(), "id")[:limit]
     )
-    return _rows(qs, lexical)
+    return _rows(qs)
 
 
 def _check_embedding(embedding: Sequence[float]) -> None:
@@ -309,35 +398,6 @@ def _hit(c: Candidate, relevance_value: float, *, with_similarity: bool = True) 
         heading_path=c.heading_path,
         anchor=c.anchor,
     )
-
-
-# --- Fusion -----------------------------------------------------------------------------------
-
-
-def fuse_rrf(candidates: Sequence[Candidate]) -> None:
-    """Set each score to the reciprocal rank fusion sum of 1 / (RRF_K + rank), ranks from 1."""
-    for c in candidates:
-        c.score = sum(
-            1.0 / (RRF_K + rank + 1) for rank in (c.vector_rank, c.keyword_rank) if rank is not None
-        )
-
-
-def fuse_convex(candidates: Sequence[Candidate], vector_weight: float) -> None:
-    """Set each score to a convex combination of min-max scaled cosine and full-text rank.
-
-    Both scores are scaled to 0..1 over the pool (Bruch et al., 2023, "An Analysis of Fusion
-    Functions for Hybrid Retrieval"); every candidate has both, since each retriever's query
-    computes the other's score too. A chunk no query word matched has full-text score 0.
-    """
-    if not candidates:
-        return
-    sims = [c.similarity for c in candidates]
-    lo, hi = min(sims), max(sims)
-    kw_hi = max(c.keyword_score for c in candidates)
-    for c in candidates:
-        v = (c.similarity - lo) / (hi - lo) if hi > lo else 1.0
-        t = c.keyword_score / kw_hi if kw_hi > 0 else 0.0
-        c.score = vector_weight * v + (1.0 - vector_weight) * t
 
 
 # --- Public searches --------------------------------------------------------------------------
@@ -395,18 +455,19 @@ def chunk_search_keyword(
     Raises:
         ValueError: An embedding of the wrong dimension.
     """
-    ts_query = _ts_query(query_terms(query))
-    if ts_query is None or not knowledge_base_ids or k <= 0:
+    terms = query_terms(query)
+    if not terms or not knowledge_base_ids or k <= 0:
         return []
     if embedding is not None:
         _check_embedding(embedding)
     vec = list(embedding) if embedding is not None else [1.0] + [0.0] * (EMBEDDING_DIM - 1)
-    found = _keyword_candidates(vec, ts_query, knowledge_base_ids, k)
+    stats = query_stats(terms, knowledge_base_ids)
+    found = _keyword_candidates(vec, stats, knowledge_base_ids, k)
     for rank, c in enumerate(found):
         c.keyword_rank, c.score = rank, c.keyword_score
-    with_sim = embedding is not None
-    return [_hit(c, relevance(c.similarity) if with_sim else 0.0, with_similarity=with_sim)
-            for c in found]  # fmt: skip
+    if embedding is None:
+        return [_hit(c, 0.0, with_similarity=False) for c in found]
+    return [_hit(c, relevance(c.similarity, stats.unknown_share)) for c in found]
 
 
 def chunk_search_hybrid(
@@ -456,13 +517,14 @@ def chunk_search_hybrid(
     limit = max(candidates or settings.CHATAPP_RETRIEVAL_CANDIDATES, k)
     ef = ef_search or settings.CHATAPP_HNSW_EF_SEARCH
     use_rescore = settings.CHATAPP_RETRIEVAL_RESCORE if rescore is None else rescore
-    ts_query = _ts_query(terms)
+    stats = query_stats(terms, knowledge_base_ids)
+    ts_query = _ts_query([t.word for t in stats.content])
     kbs = knowledge_base_ids
     pool: dict[int, Candidate] = {}
-    for rank, c in enumerate(_vector_candidates(embedding, ts_query, kbs, limit, ef, use_rescore)):
+    for rank, c in enumerate(_vector_candidates(embedding, ts_query, kbs, limit, ef)):
         c.vector_rank = rank
         pool[c.chunk_id] = c
-    for rank, c in enumerate(_keyword_candidates(embedding, ts_query, kbs, limit, use_rescore)):
+    for rank, c in enumerate(_keyword_candidates(embedding, stats, kbs, limit)):
         pool.setdefault(c.chunk_id, c).keyword_rank = rank
     found = list(pool.values())
     if method == "rrf":
@@ -471,5 +533,7 @@ def chunk_search_hybrid(
         fuse_convex(found, weight)
     found.sort(key=lambda c: (-c.score, c.chunk_id))
     if use_rescore:
-        found = rescore_candidates(found, query_stats(terms, kbs))
-    return [_hit(c, relevance(c.similarity)) for c in found[:k]]
+        _add_lexical_fields(found[:RESCORE_DEPTH])
+        found = rescore_candidates(found, stats)
+    unknown = stats.unknown_share
+    return [_hit(c, relevance(c.similarity, unknown)) for c in found[:k]]

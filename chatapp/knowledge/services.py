@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from chatapp.core.errors import ApplicationError
+from chatapp.knowledge.embedding import embed_batch_size
 from chatapp.knowledge.ingest.chunking import ChunkDraft, chunk_document
 from chatapp.knowledge.ingest.errors import DocumentError
 from chatapp.knowledge.ingest.parsers import (
@@ -24,8 +25,6 @@ from workers.inference.base import Embedder
 
 logger = logging.getLogger(__name__)
 
-# ~0.2 s per 32 passages on 2 CPU cores (MODELS.md); larger batches gain little on CPU.
-EMBED_BATCH_SIZE = 32
 ERR_DUPLICATE_KB = "A knowledge base with this name exists."
 
 
@@ -187,7 +186,7 @@ def document_index(
         )
         if not drafts:
             raise DocumentError("no_text", "The document has no text to index.")
-        vectors = embedder.embed([d.text for d in drafts], batch_size=EMBED_BATCH_SIZE)
+        vectors = embedder.embed([d.text for d in drafts], batch_size=embed_batch_size())
     except DocumentError as exc:
         _set_status(doc, Document.Status.FAILED, f"{exc.code}: {exc}")
         doc.refresh_from_db()

@@ -14,7 +14,8 @@ from typing_extensions import override
 from chatapp.knowledge.management.commands import kb_import
 from chatapp.knowledge.models import Chunk, Document, KnowledgeBase
 from chatapp.knowledge.services import document_index
-from tests.chatapp.knowledge.test_importing import FakeEmbedder, make_help_folder
+from tests.factories.documents import make_help_folder
+from tests.factories.embedders import FakeEmbedder
 from tests.factories.knowledge import KnowledgeBaseFactory
 
 BROKEN_PDF_LINE = "  help/broken.pdf: corrupt: broken.pdf is not a PDF file (no %PDF header)."

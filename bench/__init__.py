@@ -1,0 +1,1 @@
+"""Benchmarks for chatapp: retrieval quality, search latency, indexing throughput (make bench)."""

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import EVAL_DIR, REPO_ROOT, Progress, vacuum_analyze
+from bench.common import EVAL_DIR, Progress, vacuum_analyze
+from chatapp.knowledge.demo import QUESTIONS_FILE, demo_pages
 
 DOCS_PACKAGE = "python3.11-doc"
 DOCS_DEFAULT_ROOT = Path("/usr/share/doc/python3.11/html")
 DOCS_URL = "https://docs.python.org/3.11/"
 DOCS_KB = "bench: Python 3.11 documentation"
 DEMO_KB = "bench: Lumen & Oak help centre"
-DEMO_DIR = REPO_ROOT / "chatapp" / "knowledge" / "demo"
 # Bump when the way the corpus is indexed changes without the files changing.
 CORPUS_VERSION = "1"
 # Sphinx's generated navigation pages (term indexes, module index, search page, the table of
@@ -104,23 +104,7 @@ def faq_questions() -> list[FaqQuestion]:
 
 
 def demo_questions() -> list[dict[str, Any]]:
-    return [
-        json.loads(line)
-        for line in (DEMO_DIR / "questions.jsonl").read_text().splitlines()
-        if line.strip()
-    ]
-
-
-def _front_matter(text: str) -> dict[str, str]:
-    if not text.startswith("---\n"):
-        return {}
-    head = text[4:].partition("\n---")[0]
-    meta = {}
-    for line in head.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            meta[key.strip()] = value.strip()
-    return meta
+    return [json.loads(line) for line in QUESTIONS_FILE.read_text().splitlines() if line.strip()]
 
 
 def _settings_fingerprint(embedder_name: str) -> str:
@@ -219,13 +203,10 @@ def docs_kb_ensure(embedder: Any) -> tuple[int, bool]:
 
 def demo_kb_ensure(embedder: Any) -> tuple[int, bool]:
     """Index the demo help centre the way ``manage.py load_demo`` does (Markdown text)."""
-    sources = []
-    for page in sorted((DEMO_DIR / "pages").glob("*.md")):
-        text = page.read_text()
-        meta = _front_matter(text)
-        title = meta.get("title") or page.stem
-        url = meta.get("source_url", "")
-        sources.append(_Source(url or page.name, title, "", url, text.encode()))
+    sources = [
+        _Source(p.source_url or p.path.name, p.title, "", p.source_url, p.text.encode())
+        for p in demo_pages()
+    ]
     return _index(DEMO_KB, sources, embedder, "demo")
 
 
@@ -237,9 +218,7 @@ def documents_by_key(kb_id: int) -> dict[int, str]:
         "id", "filename", "source_url"
     )
     out = {}
-    by_url = {}
-    for page in (DEMO_DIR / "pages").glob("*.md"):
-        by_url[_front_matter(page.read_text()).get("source_url", "")] = page.name
+    by_url = {page.source_url: page.path.name for page in demo_pages()}
     for doc_id, filename, url in docs:
         out[doc_id] = filename or by_url.get(url, "")
     return out

@@ -70,7 +70,7 @@ def _embed_rates(embedder: Any, texts: list[str], batches: Sequence[int]) -> lis
 
 def _document_rates(embedder: Any, quick: bool) -> list[list[Any]]:
     """Index the demo pages end to end (parse, chunk, embed, insert) both ways."""
-    from bench.corpus import DEMO_DIR
+    from chatapp.knowledge.demo import DEMO_DIR
     from chatapp.knowledge.embedding import embed_batch_size
     from chatapp.knowledge.models import Document, KnowledgeBase
     from chatapp.knowledge.services import document_index

@@ -2,41 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Callable
-from typing import Any
 
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
+from chatapp.accounts.decorators import staff_required
 from chatapp.accounts.models import User
 from chatapp.console import selectors
 from chatapp.core.errors import NotFound
-
-View = Callable[..., HttpResponse]
-
-
-def staff_required(view: View) -> View:
-    """Let agents and admins in; send anonymous users to log in; refuse others with 403.
-
-    The CSRF cookie is set so the page's scripts can call the REST API with the session.
-    """
-
-    @login_required
-    @ensure_csrf_cookie
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        user = request.user
-        if not isinstance(user, User) or not user.is_staff_member:
-            raise PermissionDenied("Agents and admins only.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 @require_safe

@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any
-
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
-from chatapp.accounts.models import User
+from chatapp.accounts.decorators import admin_required
 from chatapp.assistant import selectors
 from chatapp.core.errors import NotFound
 from chatapp.knowledge import selectors_admin as kb_selectors
-
-View = Callable[..., HttpResponse]
-
-
-def admin_required(view: View) -> View:
-    """Let admins in; send anonymous users to log in; refuse everyone else with 403."""
-
-    @login_required
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        user = request.user
-        if not isinstance(user, User) or not user.is_admin_role:
-            raise PermissionDenied("Admins only.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 @require_safe

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -11,23 +10,11 @@ from typing_extensions import override
 
 from chatapp.accounts.models import User
 from chatapp.accounts.services import user_ensure
+from chatapp.knowledge.demo import demo_pages
 from chatapp.knowledge.models import KnowledgeBase
 from chatapp.knowledge.services import document_create, knowledge_base_create
 
-DEMO_DIR = Path(__file__).resolve().parents[2] / "demo" / "pages"
 DEMO_KB = "Lumen & Oak Help Centre"
-
-
-def _front_matter(text: str) -> dict[str, str]:
-    if not text.startswith("---\n"):
-        return {}
-    head, _, _ = text[4:].partition("\n---")
-    meta = {}
-    for line in head.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            meta[key.strip()] = value.strip()
-    return meta
 
 
 class Command(BaseCommand):
@@ -45,15 +32,10 @@ class Command(BaseCommand):
             name=DEMO_KB, description="Help centre of the fictional Lumen & Oak shop."
         )
         queued = 0
-        pages = sorted(DEMO_DIR.glob("*.md"))
+        pages = demo_pages()
         for page in pages:
-            text = page.read_text()
-            meta = _front_matter(text)
             _, created = document_create(
-                knowledge_base=kb,
-                title=meta.get("title") or page.stem,
-                text=text,
-                source_url=meta.get("source_url", ""),
+                knowledge_base=kb, title=page.title, text=page.text, source_url=page.source_url
             )
             queued += created
         self.stdout.write(

@@ -223,7 +223,7 @@ def knowledge_base_search(request: HttpRequest, kb_id: int) -> JsonResponse:
 
     kb = kb_selectors.knowledge_base_get(kb_id)
     body = parse_json(request, schemas.SearchRequest)
-    query = body.query.strip()
+    query = kb_selectors.query_clean(body.query)
     if not any(ch.isalnum() for ch in query):
         raise ApplicationError("invalid_query", "The query has no words to search for.")
     hits = kb_selectors.chunk_search_hybrid(
@@ -241,8 +241,12 @@ def knowledge_base_search(request: HttpRequest, kb_id: int) -> JsonResponse:
                     "title": h.title,
                     "text": h.text,
                     "score": h.score,
+                    "relevance": h.relevance,
                     "similarity": h.similarity,
+                    "keyword_score": h.keyword_score,
                     "found_by": list(h.found_by),
+                    "heading_path": h.heading_path,
+                    "anchor": h.anchor,
                 }
                 for h in hits
             ]

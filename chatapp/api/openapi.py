@@ -401,3 +401,54 @@ OPENAPI: dict[str, Any] = {
         },
     },
 }
+
+_CURATED_PARAM = {
+    "name": "curated_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer"},
+}
+_CURATED = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "knowledge_base_id": {"type": "integer"},
+        "question": {"type": "string"},
+        "answer": {"type": "string"},
+        "is_active": {"type": "boolean"},
+    },
+}
+OPENAPI["paths"]["/api/v1/knowledge-bases/{kb_id}/curated-answers"] = {
+    "get": {
+        "summary": "Curated answers (FAQ overrides) of a knowledge base",
+        "security": _STAFF,
+        "parameters": [_KB_PARAM],
+        "responses": {
+            "200": _json(
+                {"type": "object", "properties": {"results": {"type": "array", "items": _CURATED}}}
+            ),
+            **_COMMON_ERRORS,
+        },
+    },
+    "post": {
+        "summary": "Add a curated answer (admin); it wins over generated answers on a close match",
+        "security": _STAFF,
+        "parameters": [_KB_PARAM],
+        "requestBody": _body(
+            {
+                "type": "object",
+                "required": ["question", "answer"],
+                "properties": {"question": {"type": "string"}, "answer": {"type": "string"}},
+            }
+        ),
+        "responses": {"201": _json(_CURATED, "Created"), **_COMMON_ERRORS},
+    },
+}
+OPENAPI["paths"]["/api/v1/curated-answers/{curated_id}"] = {
+    "delete": {
+        "summary": "Delete a curated answer (admin)",
+        "security": _STAFF,
+        "parameters": [_CURATED_PARAM],
+        "responses": {"200": _json(_OBJ), **_COMMON_ERRORS},
+    }
+}

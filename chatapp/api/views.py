@@ -16,8 +16,8 @@ from chatapp.core.errors import ApplicationError, PermissionDenied
 from chatapp.core.health import system_health
 from chatapp.knowledge import curated as kb_curated
 from chatapp.knowledge import selectors as kb_selectors
-from chatapp.knowledge import selectors_admin as kb_admin_selectors
 from chatapp.knowledge import services as kb_services
+from chatapp.knowledge.selectors import admin as kb_admin_selectors
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:

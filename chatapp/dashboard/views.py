@@ -10,7 +10,7 @@ from django.views.decorators.http import require_safe
 from chatapp.accounts.decorators import admin_required
 from chatapp.assistant import selectors
 from chatapp.core.errors import NotFound
-from chatapp.knowledge import selectors_admin as kb_selectors
+from chatapp.knowledge.selectors import admin as kb_selectors
 
 
 @require_safe

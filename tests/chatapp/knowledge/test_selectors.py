@@ -8,7 +8,8 @@ import pytest
 
 from chatapp.knowledge import selectors as sel
 from chatapp.knowledge.models import EMBEDDING_DIM
-from chatapp.knowledge.rescoring import (
+from chatapp.knowledge.selectors.query import MAX_QUERY_TERMS
+from chatapp.knowledge.selectors.rescoring import (
     Candidate,
     QueryStats,
     QueryTerm,
@@ -82,7 +83,7 @@ def test_query_terms_are_capped():
     # when
     terms = sel.query_terms(query)
     # then
-    assert len(terms) == sel.MAX_QUERY_TERMS
+    assert len(terms) == MAX_QUERY_TERMS
     assert terms[:2] == ["word0", "word1"]
 
 

@@ -5,8 +5,8 @@ import re
 import pytest
 
 from chatapp.core.errors import NotFound
-from chatapp.knowledge import selectors_admin
 from chatapp.knowledge.models import CuratedAnswer, Document
+from chatapp.knowledge.selectors import admin as selectors_admin
 from tests.factories.knowledge import DocumentFactory, KnowledgeBaseFactory, unit_vector
 
 pytestmark = pytest.mark.django_db

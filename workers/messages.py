@@ -20,6 +20,15 @@ class StageMessage(BaseModel):
     run_id: int
 
 
+class HistoryTurn(BaseModel):
+    """An earlier message of the conversation, for follow-up questions."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Literal["user", "assistant"]
+    text: str
+
+
 class TurnRequest(StageMessage):
     """The web side asks the pipeline to answer one visitor message."""
 
@@ -28,6 +37,7 @@ class TurnRequest(StageMessage):
     message_id: int
     question: str
     knowledge_base_ids: list[int]
+    history: list[HistoryTurn] = Field(default_factory=list)
 
 
 class PassageRef(BaseModel):
@@ -63,6 +73,8 @@ class RetrievalResult(StageMessage):
     passages: list[PassageRef]
     nothing_relevant: bool = False
     curated: CuratedAnswerRef | None = None
+    history: list[HistoryTurn] = Field(default_factory=list)
+    search_query: str = ""
     model: str = ""
 
 
@@ -88,6 +100,7 @@ class DraftAnswer(StageMessage):
     citations: list[Citation]
     critique: str | None = None
     curated: CuratedAnswerRef | None = None
+    history: list[HistoryTurn] = Field(default_factory=list)
     skipped: Literal["nothing_relevant", "superseded"] | None = None
     tokens: int = 0
     model: str = ""

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from chatapp.assistant.models import PipelineRun, PipelineStep
 from chatapp.conversations.models import Conversation, Message
-from chatapp.conversations.selectors import conversation_get
+from chatapp.conversations.selectors import conversation_get, conversation_history
 from chatapp.conversations.services import (
     bot_message_create,
     conversation_handoff,
@@ -24,7 +24,7 @@ from chatapp.conversations.services import (
 from chatapp.realtime.broadcast import broadcast_now, broadcast_on_commit
 from chatapp.realtime.events import AnswerDeltaEvent, TurnCompletedEvent
 from chatapp.realtime.groups import conversation_group
-from workers.messages import DraftAnswer, ReviewVerdict, StageMessage, TurnRequest
+from workers.messages import DraftAnswer, HistoryTurn, ReviewVerdict, StageMessage, TurnRequest
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ def pipeline_start(*, conversation: Conversation, message: Message) -> PipelineR
         message_id=message.pk,
         question=message.text,
         knowledge_base_ids=sorted(conversation.knowledge_bases.values_list("pk", flat=True)),
+        history=[HistoryTurn(role=role, text=text) for role, text in conversation_history(message)],
     )
     transaction.on_commit(lambda: _dispatch(request))
     return run
@@ -131,6 +132,7 @@ def revision_dispatch(*, draft: DraftAnswer, critique: str) -> None:
         conversation_id=draft.conversation_id,
         question=draft.question,
         passages=draft.passages,
+        history=draft.history,
     )
     chain(
         generate_answer_task.s(

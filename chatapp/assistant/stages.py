@@ -41,6 +41,19 @@ logger = logging.getLogger(__name__)
 # Deltas are batched so a fast model does not send one Redis message per token.
 DELTA_FLUSH_S = 0.05
 WORKER = socket.gethostname()
+# Questions this short are read as follow-ups of the previous one when searching.
+FOLLOW_UP_MAX_WORDS = 5
+
+
+def contextual_query(request: TurnRequest) -> str:
+    """The text to search for; a short follow-up borrows the visitor's previous question.
+
+    "And for furniture?" says little alone; the question before it holds the topic.
+    """
+    if len(request.question.split()) > FOLLOW_UP_MAX_WORDS:
+        return request.question
+    previous = [t.text for t in request.history if t.role == "user"]
+    return f"{previous[-1]} {request.question}" if previous else request.question
 
 
 def retrieval_run(request: TurnRequest, *, embedder: Embedder) -> RetrievalResult:
@@ -71,8 +84,11 @@ def retrieval_run(request: TurnRequest, *, embedder: Embedder) -> RetrievalResul
         )
         step_finish(step=step, output=result)
         return result
+    search_query = contextual_query(request)
+    if search_query != request.question:
+        vector = embedder.embed([query_clean(search_query)])[0]
     hits = chunk_search_hybrid(
-        query=request.question,
+        query=search_query,
         embedding=vector.tolist(),
         knowledge_base_ids=request.knowledge_base_ids,
         k=settings.CHATAPP_RETRIEVAL_K,
@@ -98,6 +114,8 @@ def retrieval_run(request: TurnRequest, *, embedder: Embedder) -> RetrievalResul
             for i, h in enumerate(hits, start=1)
         ],
         nothing_relevant=not hits or best < settings.CHATAPP_RETRIEVAL_MIN_SCORE,
+        history=request.history,
+        search_query=search_query,
         model=embedder.name,
     )
     step_finish(step=step, output=result)
@@ -133,6 +151,7 @@ def answer_run(
         "question": retrieval.question,
         "passages": retrieval.passages,
         "critique": critique,
+        "history": retrieval.history,
         "model": generator.name,
     }
     if retrieval.curated is not None:
@@ -167,6 +186,7 @@ def answer_run(
         passages,
         critique=critique,
         max_new_tokens=settings.CHATAPP_ANSWER_MAX_TOKENS,
+        history=[(t.role, t.text) for t in retrieval.history],
     ):
         tokens += 1
         parts.append(delta)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from typing import Literal
 
 from django.db.models import QuerySet
 
@@ -98,3 +99,29 @@ def conversation_summary(conversation: Conversation) -> ConversationSummary:
         last_message_at=conversation.last_message_at,
         created_at=conversation.created_at,
     )
+
+
+# Earlier messages given to the pipeline for follow-ups ("and for furniture?"); more would only
+# lengthen the LLM's prompt on a CPU.
+HISTORY_MESSAGES = 4
+
+
+def conversation_history(
+    message: Message, *, limit: int = HISTORY_MESSAGES
+) -> list[tuple[Literal["user", "assistant"], str]]:
+    """The last ``limit`` visitor/bot/agent messages before ``message``, oldest first.
+
+    Returns:
+        ``(role, text)`` pairs with roles ``"user"`` (the visitor) or ``"assistant"`` (bot, agent).
+    """
+    earlier = (
+        Message.objects.filter(conversation_id=message.conversation_id, id__lt=message.pk)
+        .exclude(role=Message.Role.SYSTEM)
+        .order_by("-id")
+        .values_list("role", "text")[:limit]
+    )
+    turns: list[tuple[Literal["user", "assistant"], str]] = [
+        ("user" if role == Message.Role.VISITOR else "assistant", text)
+        for role, text in reversed(list(earlier))
+    ]
+    return turns

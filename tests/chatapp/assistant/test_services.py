@@ -253,3 +253,38 @@ def test_answer_is_dropped_when_an_agent_took_over_meanwhile(
     run.refresh_from_db()
     assert run.status == PipelineRun.Status.SUPERSEDED
     assert not Message.objects.filter(role=Message.Role.BOT).exists()
+
+
+def test_a_follow_up_carries_the_recent_conversation_to_the_pipeline(
+    dispatched, broadcasts, committed
+):
+    # given: an earlier exchange, and a system notice that is not conversation
+    from chatapp.conversations.services import bot_message_create, system_message_create
+
+    with committed():
+        conversation, _ = make_conversation()
+        visitor_message_receive(
+            conversation_id=str(conversation.pk),
+            text="How long do refunds take?",
+            client_msg_id=None,
+        )
+        run = PipelineRun.objects.get()
+        bot_message_create(
+            conversation=conversation,
+            text="5 to 10 business days.",
+            citations=[],
+            review={"verdict": "approved", "confidence": 0.9},
+            turn_id=run.pk,
+        )
+        system_message_create(conversation=conversation, text="(notice)")
+        # when
+        visitor_message_receive(
+            conversation_id=str(conversation.pk), text="and for furniture?", client_msg_id=None
+        )
+    # then
+    history = [(t.role, t.text) for t in dispatched[-1].history]
+    assert history == [
+        ("user", "How long do refunds take?"),
+        ("assistant", "5 to 10 business days."),
+    ]
+    assert dispatched[0].history == []

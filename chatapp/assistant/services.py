@@ -24,6 +24,7 @@ from chatapp.conversations.services import (
 from chatapp.realtime.broadcast import broadcast_now, broadcast_on_commit
 from chatapp.realtime.events import AnswerDeltaEvent, TurnCompletedEvent
 from chatapp.realtime.groups import conversation_group
+from workers.inference.answerer import quote_for
 from workers.messages import DraftAnswer, HistoryTurn, ReviewVerdict, StageMessage, TurnRequest
 
 logger = logging.getLogger(__name__)
@@ -206,6 +207,35 @@ def _outcome(run: PipelineRun, outcome: str) -> None:
     )
 
 
+def _citations(draft: DraftAnswer, verdict: ReviewVerdict) -> list[dict[str, object]]:
+    """The draft's citations, plus any passage the reviewer found a claim resting on."""
+    by_ref = {p.ref: p for p in draft.passages}
+    cited = {c.ref for c in draft.citations}
+    found = [
+        ref for claim in verdict.claims for ref in claim.refs if ref in by_ref and ref not in cited
+    ]
+    extra = [
+        {
+            "ref": ref,
+            "document_id": by_ref[ref].document_id,
+            "chunk_id": by_ref[ref].chunk_id,
+            "title": by_ref[ref].title,
+            "quote": quote_for(by_ref[ref].text, draft.text),
+        }
+        for ref in dict.fromkeys(found)
+    ]
+    return [
+        {
+            "document_id": c["document_id"],
+            "chunk_id": c["chunk_id"],
+            "title": c["title"],
+            "quote": c["quote"],
+            "source_url": by_ref[c["ref"]].source_url if c["ref"] in by_ref else "",
+        }
+        for c in [c.model_dump() for c in draft.citations] + extra
+    ]
+
+
 @transaction.atomic
 def pipeline_complete(*, draft: DraftAnswer, verdict: ReviewVerdict) -> PipelineRun:
     """Act on the reviewer's final verdict: post the answer, or hand off with the reason."""
@@ -228,17 +258,7 @@ def pipeline_complete(*, draft: DraftAnswer, verdict: ReviewVerdict) -> Pipeline
             "verdict": "revised" if draft.attempt > 0 else "approved",
             "confidence": round(verdict.confidence, 3),
         }
-        by_ref = {p.ref: p for p in draft.passages}
-        citations: list[dict[str, object]] = [
-            {
-                "document_id": c.document_id,
-                "chunk_id": c.chunk_id,
-                "title": c.title,
-                "quote": c.quote,
-                "source_url": by_ref[c.ref].source_url if c.ref in by_ref else "",
-            }
-            for c in draft.citations
-        ]
+        citations = _citations(draft, verdict)
         run.answer = bot_message_create(
             conversation=conversation,
             text=draft.text,

@@ -15,6 +15,7 @@ __all__ = [
     "content_words",
     "extract_citations",
     "marker_refs",
+    "quote_for",
     "rank_by_overlap",
     "split_sentences",
     "stream_answer",
@@ -234,6 +235,13 @@ def _trim_quote(sentence: str) -> str:
     cut = sentence[: MAX_QUOTE_CHARS + 1]
     # Cut at the last space so no word is split; a single overlong word is cut hard.
     return cut.rsplit(None, 1)[0] if " " in cut.strip() else cut[:MAX_QUOTE_CHARS]
+
+
+def quote_for(passage_text: str, answer: str) -> str:
+    """The sentence of a passage that best overlaps an answer, verbatim and trimmed."""
+    return _best_quote(
+        Passage(ref=0, title="", text=passage_text), content_words(strip_markers(answer))
+    )
 
 
 def _best_quote(passage: Passage, answer_words: set[str]) -> str:

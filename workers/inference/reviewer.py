@@ -189,6 +189,19 @@ def _claim_passages(claim: str, passages: Sequence[Passage]) -> list[Passage]:
     return [passage for _, passage in ranked[:UNCITED_CANDIDATES]]
 
 
+def _passages_with(
+    numbers: Sequence[str], passages: Sequence[Passage], *, exclude: Sequence[Passage]
+) -> list[Passage]:
+    """The passages (other than ``exclude``) that state any of ``numbers``."""
+    skip = {p.ref for p in exclude}
+    wanted = set(numbers)
+    return [
+        p
+        for p in passages
+        if p.ref not in skip and wanted & normalise_numbers(f"{p.title} {p.text}", words=True)
+    ]
+
+
 def _check_messages(claim: str, passages: Sequence[Passage]) -> list[dict[str, str]]:
     passage_text = "\n\n".join(f"{p.title}\n{p.text}".strip() for p in passages)
     return [
@@ -254,6 +267,13 @@ def review_answer(
     for claim in extract_claims(answer, max_claims=max(1, max_claims)):
         chosen = _claim_passages(claim, passages)
         missing = unsupported_numbers(claim, [question, *(f"{p.title} {p.text}" for p in chosen)])
+        if missing:
+            # A figure found in another retrieved passage is a citation slip, not an invention:
+            # check the claim against that passage too (the pipeline then cites it).
+            chosen = chosen + _passages_with(missing, passages, exclude=chosen)
+            missing = unsupported_numbers(
+                claim, [question, *(f"{p.title} {p.text}" for p in chosen)]
+            )
         if missing or not chosen:
             support = 0.0
         else:

@@ -288,3 +288,42 @@ def test_a_follow_up_carries_the_recent_conversation_to_the_pipeline(
         ("assistant", "5 to 10 business days."),
     ]
     assert dispatched[0].history == []
+
+
+def test_the_answer_also_cites_a_passage_the_reviewer_found_a_claim_resting_on(
+    dispatched, broadcasts, committed
+):
+    # given: the draft cites [1]; the reviewer traced a claim to passage [2] as well
+    from workers.messages import ClaimReview
+
+    with committed():
+        run = _run(dispatched)
+        draft = _draft(run)
+        second = PassageRef(
+            ref=2,
+            chunk_id=8,
+            document_id=4,
+            title="UK shipping",
+            text="Standard shipping to the UK costs 3.95 GBP.",
+            score=0.4,
+        )
+        draft = draft.model_copy(update={"passages": [*draft.passages, second]})
+        verdict = ReviewVerdict(
+            run_id=run.pk,
+            conversation_id=draft.conversation_id,
+            attempt=0,
+            verdict="approved",
+            confidence=0.8,
+            claims=[
+                ClaimReview(sentence="UK shipping costs 3.95 GBP [1].", support=0.8, refs=[1, 2])
+            ],
+        )
+        # when
+        pipeline_complete(draft=draft, verdict=verdict)
+    # then
+    run.refresh_from_db()
+    assert run.answer is not None
+    assert [(c["chunk_id"], c["quote"]) for c in run.answer.citations] == [
+        (7, "Refunds take 5 days."),
+        (8, "Standard shipping to the UK costs 3.95 GBP."),
+    ]

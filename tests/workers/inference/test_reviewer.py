@@ -217,3 +217,39 @@ def test_real_smollm2_reviews_each_claim_once(smollm2: Generator) -> None:
     assert [claim.refs for claim in outcome.claims] == [(1,), (2,)]
     assert all(0.0 <= claim.support <= 1.0 for claim in outcome.claims)
     assert outcome.confidence == min(claim.support for claim in outcome.claims)
+
+
+def test_a_figure_from_another_retrieved_passage_is_a_citation_slip_not_an_invention(
+    scripted: Callable[..., Any],
+) -> None:
+    # given: the claim cites [2], but its price is stated in [1]
+    passages = [
+        Passage(ref=1, title="UK shipping", text="Standard shipping to the UK costs 3.95 GBP."),
+        Passage(ref=2, title="Customs", text="UK orders ship from the UK, so no customs fees."),
+    ]
+    generator = scripted(yes=[0.9])
+    # when
+    outcome = review_answer(
+        generator, "and to the UK?", "Shipping to the UK costs 3.95 GBP [2].", passages
+    )
+    # then
+    (claim,) = outcome.claims
+    assert claim.unsupported_numbers == ()
+    assert claim.refs == (2, 1)
+    assert claim.support == 0.9
+    assert outcome.unsupported == ()
+
+
+def test_a_figure_no_passage_states_is_still_refused_without_asking_the_model(
+    scripted: Callable[..., Any],
+) -> None:
+    # given
+    passages = [Passage(ref=1, title="UK shipping", text="Standard shipping costs 3.95 GBP.")]
+    generator = scripted(yes=[])
+    # when
+    outcome = review_answer(generator, "How much?", "It costs 4.50 GBP [1].", passages)
+    # then
+    (claim,) = outcome.claims
+    assert claim.unsupported_numbers == ("4.5",)  # canonical form of 4.50
+    assert claim.support == 0.0
+    assert generator.questions == []

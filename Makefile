@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install models models-test run test lint types migrations-check pytest e2e bench browser stop clean
+.PHONY: help install models models-test run test lint types migrations-check pytest e2e bench browser stop stop-test-services clean
 
 help: ## List the recipes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -54,7 +54,12 @@ migrations-check: $(VENV)/.deps ## Fail when models changed without a migration
 pytest: $(VENV)/.deps models-test browser ## The test suite (everything but GPU tests)
 	$(BIN)/python -m pytest -m "not gpu" $(PYTEST_ARGS)
 
-test: lint types migrations-check pytest ## Everything CI runs
+test: ## Everything CI runs: lint, types, migrations check, the test suite
+	@$(MAKE) --no-print-directory lint types migrations-check pytest; status=$$?; \
+	  $(MAKE) --no-print-directory stop-test-services; exit $$status
+
+stop-test-services: $(VENV)/.deps ## Stop the embedded Postgres/Redis of the tests (var/test)
+	@$(BIN)/python -c "from pathlib import Path; from chatapp.core.embedded import stop_all; stop_all(Path('var/test'))"
 
 e2e: $(VENV)/.deps models-test browser ## Only the end-to-end tests (real worker, browser)
 	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)

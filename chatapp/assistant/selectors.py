@@ -244,3 +244,13 @@ def pipeline_run_trace(run_id: int) -> TurnTrace:
         total_ms=_between(run.started_at, run.finished_at),
         steps=steps,
     )
+
+
+def pipeline_step_output(*, run_id: int, stage: str, attempt: int) -> dict[str, Any] | None:
+    """The stored output message of one finished step, or None."""
+    output: dict[str, Any] | None = (
+        PipelineStep.objects.filter(run_id=run_id, stage=stage, attempt=attempt, status="done")
+        .values_list("output", flat=True)
+        .first()
+    )
+    return output

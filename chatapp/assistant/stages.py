@@ -12,6 +12,7 @@ from dataclasses import asdict
 
 from django.conf import settings
 
+from chatapp.assistant.selectors import pipeline_step_output
 from chatapp.assistant.services import (
     answer_delta,
     pipeline_complete,
@@ -224,6 +225,29 @@ def answer_run(
     return draft
 
 
+def _unchanged_rewrite(draft: DraftAnswer) -> ReviewVerdict | None:
+    """Escalate a rewrite identical to the draft the reviewer rejected, without asking again.
+
+    Decoding is greedy, so the same text would get the same verdict, and another rewrite the
+    same text: checking it again only costs the visitor time.
+    """
+    if draft.attempt == 0:
+        return None
+    kwargs = {"run_id": draft.run_id, "attempt": draft.attempt - 1}
+    before = pipeline_step_output(stage="answering", **kwargs)
+    rejected = pipeline_step_output(stage="review", **kwargs)
+    if before is None or rejected is None or before.get("text") != draft.text:
+        return None
+    return ReviewVerdict.model_validate(
+        {
+            **rejected,
+            "attempt": draft.attempt,
+            "verdict": "escalated",
+            "reason": "unsupported_answer",
+        }
+    )
+
+
 def _decide(draft: DraftAnswer, generator: Generator) -> ReviewVerdict:
     common = {
         "run_id": draft.run_id,
@@ -246,6 +270,9 @@ def _decide(draft: DraftAnswer, generator: Generator) -> ReviewVerdict:
             confidence=0.0,
             reason="agent_took_over",
         )
+    unchanged = _unchanged_rewrite(draft)
+    if unchanged is not None:
+        return unchanged
     if draft.curated is not None:  # written and approved by an admin; nothing to check
         return ReviewVerdict(
             **common,

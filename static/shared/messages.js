@@ -99,6 +99,23 @@ export function renderCitations(citations) {
   return wrap;
 }
 
+const MARKER = /\s*\[(\d+(?:\s*,\s*\d+)*)\]/g;
+
+/** A bot answer's text with its [n] passage markers shown as small superscripts (DOM only). */
+export function renderAnswerText(text) {
+  const p = el('p', 'msg-text');
+  let last = 0;
+  for (const match of text.matchAll(MARKER)) {
+    p.append(document.createTextNode(text.slice(last, match.index)));
+    const sup = el('sup', 'cite-marker', match[1].replace(/\s+/g, ''));
+    sup.title = 'Source passage';
+    p.append(sup);
+    last = match.index + match[0].length;
+  }
+  p.append(document.createTextNode(text.slice(last)));
+  return p;
+}
+
 /** One message as an <li> for a .messages list (perspective: "visitor" or "staff"). */
 export function renderMessage(message, { perspective = 'visitor' } = {}) {
   const item = el('li', `msg msg-${message.role}`);
@@ -115,7 +132,7 @@ export function renderMessage(message, { perspective = 'visitor' } = {}) {
   if (message.role === 'agent') meta.append(el('span', 'msg-tag', 'Support team'));
   if (message.created_at) meta.append(timeElement(message.created_at));
   const bubble = el('div', 'msg-bubble');
-  bubble.append(el('p', 'msg-text', message.text));
+  bubble.append(message.role === 'bot' ? renderAnswerText(message.text) : el('p', 'msg-text', message.text));
   if (message.citations && message.citations.length) bubble.append(renderCitations(message.citations));
   if (message.review) {
     const badge = renderReviewBadge(message.review);

@@ -7,10 +7,8 @@ import secrets
 import uuid
 from typing import Literal
 
-from django.db.models import QuerySet
-
 from chatapp.accounts.models import User
-from chatapp.conversations.models import Conversation, Message, Note
+from chatapp.conversations.models import Conversation, Message
 from chatapp.core.errors import NotFound
 from chatapp.realtime.events import (
     AgentPayload,
@@ -50,20 +48,6 @@ def conversation_token_valid(conversation: Conversation, token: str | None) -> b
 
 def message_list(conversation: Conversation) -> list[Message]:
     return list(conversation.messages.select_related("author").order_by("created_at", "id"))
-
-
-def note_list(conversation: Conversation) -> QuerySet[Note]:
-    return conversation.notes.select_related("author").order_by("created_at")
-
-
-def conversation_queue(
-    *, statuses: list[str] | None = None, limit: int = 100
-) -> list[Conversation]:
-    """Conversations for the console, most recent activity first."""
-    qs = Conversation.objects.select_related("assignee")
-    if statuses:
-        qs = qs.filter(status__in=statuses)
-    return list(qs.order_by("-last_message_at", "-created_at")[:limit])
 
 
 def agent_payload(user: User | None) -> AgentPayload | None:

@@ -9,28 +9,7 @@ from django.utils import timezone
 
 from chatapp.accounts.models import User
 from chatapp.conversations.models import Conversation, Message
-from tests.factories.accounts import AdminFactory, AgentFactory, UserFactory
 from tests.factories.conversations import make_conversation
-
-
-@pytest.fixture
-def agent(db) -> User:
-    return AgentFactory.create(username="alice")
-
-
-@pytest.fixture
-def other_agent(db) -> User:
-    return AgentFactory.create(username="bob")
-
-
-@pytest.fixture
-def admin_user(db) -> User:
-    return AdminFactory.create(username="root")
-
-
-@pytest.fixture
-def customer(db) -> User:
-    return UserFactory.create(username="carol")
 
 
 @pytest.fixture

@@ -6,21 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from chatapp.accounts.models import User
 from chatapp.assistant.models import PipelineRun, PipelineStep
 from chatapp.conversations.models import Message
-from tests.factories.accounts import AdminFactory, AgentFactory
 from tests.factories.conversations import make_conversation
-
-
-@pytest.fixture
-def agent(db) -> User:
-    return AgentFactory.create(username="alice")
-
-
-@pytest.fixture
-def admin_user(db) -> User:
-    return AdminFactory.create(username="root")
 
 
 @pytest.fixture

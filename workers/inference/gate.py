@@ -36,6 +36,7 @@ __all__ = [
     "GatedAnswer",
     "SentenceCheck",
     "SentenceGate",
+    "critique_for",
     "gated_answer",
 ]
 
@@ -113,19 +114,34 @@ class GatedAnswer:
         check = self.blocked
         if check is None:
             return ""
-        sentence = strip_markers(check.sentence)
-        if check.policy:
-            return f'- "{sentence}": this must not be said to a customer ({check.policy}).'
-        if check.unsupported_numbers:
-            numbers = ", ".join(check.unsupported_numbers)
-            return (
-                f'- "{sentence}": the passages do not contain {numbers}. Use only the figures '
-                "the passages give."
-            )
-        return (
-            f'- "{sentence}": the passages do not say this. Remove it or say only what the '
-            "passages state."
+        return critique_for(
+            check.sentence, policy=check.policy, unsupported_numbers=check.unsupported_numbers
         )
+
+
+def critique_for(sentence: str, *, policy: str, unsupported_numbers: Sequence[str]) -> str:
+    """The critique of one refused sentence, for the answerer's rewrite and the trace.
+
+    Args:
+        sentence: The refused sentence.
+        policy: The policy code that refused it, or "".
+        unsupported_numbers: Its figures that no passage holds.
+
+    Returns:
+        One line quoting the sentence and saying what is wrong with it.
+    """
+    text = strip_markers(sentence)
+    if policy:
+        return f'- "{text}": this must not be said to a customer ({policy}).'
+    if unsupported_numbers:
+        numbers = ", ".join(unsupported_numbers)
+        return (
+            f'- "{text}": the passages do not contain {numbers}. Use only the figures the '
+            "passages give."
+        )
+    return (
+        f'- "{text}": the passages do not say this. Remove it or say only what the passages state.'
+    )
 
 
 class SentenceGate:

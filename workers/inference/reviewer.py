@@ -43,8 +43,11 @@ _PLEASANTRY = re.compile(
     r"(?:question|message|patience)|contacting us))?|you(?:'re| are) welcome|sure|of course|"
     r"certainly|absolutely|great question|good question|(?:i )?hope (?:this|that) helps|"
     r"happy to help|glad to help|i(?:'m| am) happy to help|have a (?:great|nice|good) day|"
-    r"let me know if you have (?:any )?(?:other|more|further) questions|"
-    r"is there anything else i can help (?:you )?with|"
+    r"let me know if you (?:have (?:any )?(?:other|more|further) questions|need anything else)|"
+    # A pointer to the sources, nothing more: "This information is found in [1]."
+    r"(?:this|that|the) (?:information|answer|details?) (?:is|are|can be) (?:found|provided|"
+    r"given|mentioned|stated|described)(?: in(?:(?: the)? (?:passages?|sources?))?)?|"
+    r"is there anything else(?: i can help (?:you )?with)?|how (?:can|may) i help(?: you)?(?: today)?|"
     r"(?:please )?feel free to ask(?: if you have (?:any )?(?:other|more) questions)?)"
     r"\s*[.!?]*$",
     re.IGNORECASE,

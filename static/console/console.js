@@ -6,6 +6,7 @@ import { apiFetch } from '../shared/api.js';
 import { ReconnectingSocket, wsUrl } from '../shared/ws.js';
 import {
   applyDelta,
+  applyDraft,
   el,
   formatTime,
   isNearBottom,
@@ -320,6 +321,12 @@ function startConversation(root) {
         case 'answer.delta': {
           const stick = isNearBottom(scroller);
           applyDelta(log, frame);
+          if (stick) scrollToBottom(scroller);
+          break;
+        }
+        case 'answer.draft': {
+          const stick = isNearBottom(scroller);
+          applyDraft(log, frame);
           if (stick) scrollToBottom(scroller);
           break;
         }

@@ -176,6 +176,34 @@ export function applyDelta(list, frame) {
   return bubble;
 }
 
+/**
+ * Staff only: the answerer's raw draft as it is written, before the reviewer has read it. Kept
+ * apart from the reviewed stream (which is what the visitor sees) and clearly marked.
+ */
+export function applyDraft(list, frame) {
+  const key = CSS.escape(String(frame.turn_id));
+  let bubble = list.querySelector(`.msg-draft[data-turn-id="${key}"]`);
+  if (!bubble) {
+    bubble = el('li', 'msg msg-bot msg-draft');
+    bubble.dataset.turnId = frame.turn_id;
+    bubble.dataset.attempt = frame.attempt;
+    bubble.setAttribute('aria-hidden', 'true');
+    const meta = el('div', 'msg-meta');
+    meta.append(el('span', 'msg-author', 'Assistant'), el('span', 'msg-tag', 'draft, not yet reviewed'));
+    const body = el('div', 'msg-bubble');
+    body.append(el('p', 'msg-text', ''));
+    bubble.append(meta, body);
+    list.append(bubble);
+  }
+  const text = bubble.querySelector('.msg-text');
+  if (Number(bubble.dataset.attempt) !== Number(frame.attempt)) {
+    bubble.dataset.attempt = frame.attempt;
+    text.textContent = '';
+  }
+  text.textContent += frame.text;
+  return bubble;
+}
+
 /** Put a bot message in place of its turn's streaming bubble (or at the end). */
 export function placeMessage(list, node, message) {
   if (message.role === 'bot' && message.turn_id !== undefined && message.turn_id !== null) {
@@ -190,7 +218,9 @@ export function placeMessage(list, node, message) {
 
 /** Drop a turn's streaming bubble (turn.completed: escalated, failed or superseded). */
 export function removeStreaming(list, turnId) {
-  const selector = turnId === undefined ? '.msg-streaming' : `.msg-streaming[data-turn-id="${CSS.escape(String(turnId))}"]`;
+  const selector = turnId === undefined
+    ? '.msg-streaming, .msg-draft'
+    : ['.msg-streaming', '.msg-draft'].map((c) => `${c}[data-turn-id="${CSS.escape(String(turnId))}"]`).join(', ');
   for (const node of list.querySelectorAll(selector)) node.remove();
 }
 

@@ -150,7 +150,7 @@ def _check(sentence: str, *, support: float = 0.9, released: bool = True, **kw) 
 )
 def test_the_review_stage_decides_on_the_gate_s_checks(checks, attempt, expected):
     # given
-    from chatapp.assistant.stages import _gated_verdict
+    from chatapp.assistant.stages.review import _gated_verdict
 
     common = {"run_id": 1, "conversation_id": "c", "attempt": attempt, "model": "m"}
 

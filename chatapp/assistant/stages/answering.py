@@ -1,0 +1,183 @@
+"""The answerer's stage: write the answer under the sentence gate, streaming what passes."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+
+from chatapp.assistant.services import (
+    answer_delta,
+    answer_draft,
+    run_is_live,
+    step_begin,
+    step_finish,
+)
+from chatapp.assistant.stages.common import WORKER, model_passages
+from workers.inference.answerer import extract_citations
+from workers.inference.base import Generator
+from workers.inference.gate import GatedAnswer, gated_answer
+from workers.messages import Citation, ClaimReview, DraftAnswer, PassageRef, RetrievalResult
+
+# Draft deltas to staff are batched so a fast model does not send one Redis message per token.
+DELTA_FLUSH_S = 0.05
+
+
+def answer_run(
+    retrieval: RetrievalResult,
+    *,
+    generator: Generator,
+    judge: Generator | None = None,
+    attempt: int = 0,
+    critique: str | None = None,
+) -> DraftAnswer:
+    """Write a grounded draft; each sentence reaches the visitor once the reviewer approved it.
+
+    Args:
+        retrieval: The retriever's message.
+        generator: The answerer.
+        judge: The reviewer's model, asked about each sentence as it is written (None: figures
+            and policy only).
+        attempt: 0, or the number of the rewrite.
+        critique: The reviewer's critique of the previous attempt.
+
+    Returns:
+        The draft: raw text for staff, the released text and each sentence's review.
+    """
+    step, pending = step_begin(
+        run_id=retrieval.run_id,
+        stage="answering",
+        attempt=attempt,
+        payload=retrieval,
+        model=generator.name,
+        worker=WORKER,
+    )
+    if not pending:
+        return DraftAnswer.model_validate(step.output)
+    base = {
+        "run_id": retrieval.run_id,
+        "conversation_id": retrieval.conversation_id,
+        "attempt": attempt,
+        "question": retrieval.question,
+        "passages": retrieval.passages,
+        "critique": critique,
+        "history": retrieval.history,
+        "model": generator.name,
+    }
+    if retrieval.curated is not None:
+        answer_delta(
+            run_id=retrieval.run_id,
+            conversation_id=retrieval.conversation_id,
+            text=retrieval.curated.answer,
+            attempt=attempt,
+        )
+        draft = DraftAnswer(
+            **base, text=retrieval.curated.answer, citations=[], curated=retrieval.curated
+        )
+        step_finish(step=step, output=draft)
+        return draft
+    skipped = None
+    if retrieval.nothing_relevant:
+        skipped = "nothing_relevant"
+    elif not run_is_live(retrieval.run_id):
+        skipped = "superseded"
+    if skipped is not None:
+        draft = DraftAnswer(**base, text="", citations=[], skipped=skipped)
+        step_finish(step=step, output=draft)
+        return draft
+    gated = _write_gated(
+        retrieval, generator=generator, judge=judge, attempt=attempt, critique=critique
+    )
+    draft = DraftAnswer(
+        **base,
+        text=gated.draft,
+        citations=_citations_of(gated.released, retrieval.passages),
+        tokens=gated.tokens,
+        gated=True,
+        released=gated.released,
+        checks=[
+            ClaimReview(
+                sentence=c.sentence,
+                support=round(c.support, 4),
+                refs=list(c.refs),
+                unsupported_numbers=list(c.unsupported_numbers),
+                claim=c.claim,
+                policy=c.policy,
+                released=c.approved,
+                ms=c.ms,
+            )
+            for c in gated.checks
+        ],
+    )
+    step_finish(step=step, output=draft)
+    return draft
+
+
+def _write_gated(
+    retrieval: RetrievalResult,
+    *,
+    generator: Generator,
+    judge: Generator | None,
+    attempt: int,
+    critique: str | None,
+) -> GatedAnswer:
+    """Run the answerer under the sentence gate: staff see the draft, visitors what passed."""
+    run_id, conversation_id = retrieval.run_id, retrieval.conversation_id
+    pending: list[str] = []
+    last_flush = time.monotonic()
+
+    def on_draft(delta: str) -> None:
+        nonlocal last_flush
+        pending.append(delta)
+        # Batched so a fast model does not send one Redis message per token.
+        if time.monotonic() - last_flush >= DELTA_FLUSH_S:
+            answer_draft(
+                run_id=run_id,
+                conversation_id=conversation_id,
+                text="".join(pending),
+                attempt=attempt,
+            )
+            pending.clear()
+            last_flush = time.monotonic()
+
+    def on_release(sentence: str) -> None:
+        answer_delta(run_id=run_id, conversation_id=conversation_id, text=sentence, attempt=attempt)
+
+    gated = gated_answer(
+        generator,
+        retrieval.question,
+        model_passages(retrieval.passages),
+        judge=judge,
+        history=[(t.role, t.text) for t in retrieval.history],
+        critique=critique,
+        max_new_tokens=settings.CHATAPP_ANSWER_MAX_TOKENS,
+        threshold=settings.CHATAPP_REVIEW_THRESHOLD,
+        on_draft=on_draft,
+        on_release=on_release,
+    )
+    if pending:
+        answer_draft(
+            run_id=run_id,
+            conversation_id=conversation_id,
+            text="".join(pending),
+            attempt=attempt,
+        )
+    return gated
+
+
+def _citations_of(text: str, refs: list[PassageRef]) -> list[Citation]:
+    """Citations of the released text: the passages its markers (or its words) point at."""
+    if not text:
+        return []
+    by_ref = {p.ref: p for p in refs}
+    return [
+        Citation(
+            ref=c.ref,
+            document_id=by_ref[c.ref].document_id,
+            chunk_id=by_ref[c.ref].chunk_id,
+            title=by_ref[c.ref].title,
+            quote=c.quote,
+        )
+        for c in extract_citations(text, model_passages(refs))
+        if c.ref in by_ref
+    ]

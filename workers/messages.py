@@ -75,6 +75,18 @@ class CuratedAnswerRef(BaseModel):
     similarity: float
 
 
+class QuestionPart(BaseModel):
+    """One part of a question with several, searched on its own (the retriever's allocation)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str
+    search_query: str
+    refs: list[int] = Field(default_factory=list, description="Passages found for this part")
+    relevance: float = 0.0  # the best passage's calibrated relevance
+    answerable: bool = True  # relevance reached CHATAPP_RETRIEVAL_MIN_SCORE
+
+
 class RetrievalResult(StageMessage):
     """Retriever → answerer: the passages found for the question."""
 
@@ -87,6 +99,10 @@ class RetrievalResult(StageMessage):
     history: list[HistoryTurn] = Field(default_factory=list)
     search_query: str = ""
     model: str = ""
+    # Several parts: each searched on its own; the passages are those of answerable parts.
+    parts: list[QuestionPart] = Field(default_factory=list)
+    # A vague question whose passages point at different topics: this question goes back.
+    clarify: str = ""
 
 
 class Citation(BaseModel):
@@ -135,6 +151,10 @@ class DraftAnswer(StageMessage):
     gated: bool = False
     released: str = ""
     checks: list[ClaimReview] = Field(default_factory=list)
+    clarifying: bool = False  # text is a question back to the visitor, not an answer
+    unanswered: list[str] = Field(
+        default_factory=list, description="Parts of the question nothing relevant was found for"
+    )
 
 
 class ReviewVerdict(StageMessage):

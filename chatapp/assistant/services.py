@@ -44,6 +44,10 @@ NOTICE_ESCALATED = (
     "I'm not confident I can answer that correctly, so I've asked a person from our support "
     "team to help. They'll reply here."
 )
+NOTICE_PARTLY_UNANSWERED = (
+    "I couldn't find an answer to the rest of your question, so I've asked a person from our "
+    "support team to help with it. They'll reply here."
+)
 NOTICE_FAILED = (
     "Sorry, something went wrong on our side while answering. A person from our support team "
     "will pick this up here; your message is saved."
@@ -275,6 +279,8 @@ def pipeline_complete(*, draft: DraftAnswer, verdict: ReviewVerdict) -> Pipeline
             "verdict": "revised" if draft.attempt > 0 else "approved",
             "confidence": round(verdict.confidence, 3),
         }
+        if draft.clarifying:  # a question back, not a checked answer: no review badge
+            review = {}
         run.answer = bot_message_create(
             conversation=conversation,
             text=text,
@@ -285,10 +291,17 @@ def pipeline_complete(*, draft: DraftAnswer, verdict: ReviewVerdict) -> Pipeline
         _finish_run(
             run,
             status=PipelineRun.Status.COMPLETED,
-            verdict=str(review["verdict"]),
+            verdict=str(review.get("verdict", "approved")),
             reason=verdict.reason,
             detail="",
         )
+        if draft.unanswered:  # answered what the knowledge covers; people take the rest
+            conversation_handoff(
+                conversation=conversation,
+                reason="partly_unanswered",
+                detail="Nothing relevant was found for: " + " | ".join(draft.unanswered),
+                notice=NOTICE_PARTLY_UNANSWERED,
+            )
         _outcome(run, "answered")
         return run
     if draft.gated and any(c.claim and c.released for c in draft.checks):

@@ -47,6 +47,9 @@ ANSWER_INSTRUCTION = (
     "Answer briefly from the passages. After each sentence, write the number of the passage it "
     "comes from in square brackets, like [1]."
 )
+PARTS_PROMPT = (
+    "The question has {count} parts. Answer each of them, citing the passages for each:\n{parts}"
+)
 CRITIQUE_PROMPT = (
     "A reviewer checked your previous answer against the passages and found this problem:\n"
     "{critique}\n"
@@ -170,6 +173,7 @@ def build_answer_messages(
     critique: str | None = None,
     history: Sequence[tuple[str, str]] = (),
     company: str = "the company",
+    parts: Sequence[str] = (),
 ) -> list[dict[str, str]]:
     """Builds the chat for a grounded, cited answer.
 
@@ -184,6 +188,8 @@ def build_answer_messages(
         history: Earlier ``(role, text)`` turns, roles ``"user"``/``"assistant"`` (others are
             sent as user turns); only the last ``MAX_HISTORY_TURNS`` are kept.
         company: How the assistant names the business it works for.
+        parts: The parts of a question with several (each answered, with its own citations);
+            ignored unless there are two or more.
 
     Returns:
         Chat messages: system, history, then the user turn with passages and question.
@@ -196,16 +202,21 @@ def build_answer_messages(
         messages.append({"role": role if role == "assistant" else "user", "content": content})
     # Tags delimit what is data: an instruction inside a passage or the question is text to
     # answer about, not an order (the system prompt says so).
-    parts = [
+    blocks = [
         f"<passages>\n{_passage_block(passages)}\n</passages>"
         if passages
         else "<passages>\n(none found)\n</passages>",
         f"<question>\n{_DATA_TAG.sub('', question).strip()}\n</question>",
     ]
+    if len(parts) > 1:
+        listed = "\n".join(
+            f"{n}. {_DATA_TAG.sub('', part).strip()}" for n, part in enumerate(parts, 1)
+        )
+        blocks.append(PARTS_PROMPT.format(count=len(parts), parts=listed))
     if critique:
-        parts.append(CRITIQUE_PROMPT.format(critique=critique.strip()))
-    parts.append(ANSWER_INSTRUCTION)
-    messages.append({"role": "user", "content": "\n\n".join(parts)})
+        blocks.append(CRITIQUE_PROMPT.format(critique=critique.strip()))
+    blocks.append(ANSWER_INSTRUCTION)
+    messages.append({"role": "user", "content": "\n\n".join(blocks)})
     return messages
 
 

@@ -259,6 +259,7 @@ def gated_answer(
     *,
     judge: Generator | None = None,
     history: Sequence[tuple[str, str]] = (),
+    parts: Sequence[str] = (),
     critique: str | None = None,
     max_new_tokens: int = 200,
     threshold: float = 0.5,
@@ -273,6 +274,7 @@ def gated_answer(
         passages: Retrieved passages, numbered by ``ref``.
         judge: The reviewer LLM; None checks policy and figures only (no model review).
         history: Earlier ``(role, text)`` turns of the conversation.
+        parts: The parts of a question with several, to answer each.
         critique: The reviewer's critique of a previous draft, if this is a rewrite.
         max_new_tokens: Upper bound on the answer's length.
         threshold: A claim's judge support must reach it.
@@ -286,7 +288,9 @@ def gated_answer(
         ModelError: The answerer or the judge failed.
     """
     gate = SentenceGate(judge, question, passages, threshold=threshold)
-    messages = build_answer_messages(question, passages, critique=critique, history=history)
+    messages = build_answer_messages(
+        question, passages, critique=critique, history=history, parts=parts
+    )
     stream = generator.stream_chat(messages, max_new_tokens=max_new_tokens, stop=STOP_STRINGS)
     splitter = _Splitter()
     draft: list[str] = []

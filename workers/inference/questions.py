@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from workers.inference.answerer import content_words
 
 __all__ = [
+    "CLARIFY_PREFIX",
     "MAX_PARTS",
     "Topic",
     "clarifying_question",
@@ -17,6 +18,7 @@ __all__ = [
 
 MAX_PARTS = 3  # each part costs a search and prompt space; visitors rarely ask more at once
 VAGUE_MAX_WORDS = 3  # content words of a question that may be too vague ("how long does it take")
+CLARIFY_PREFIX = "I can help with a few things that match."
 # Best hits of different documents closer than this read as "any of them" to the search.
 AMBIGUOUS_MARGIN = 0.06
 
@@ -105,4 +107,4 @@ def clarifying_question(question: str, topics: Sequence[Topic]) -> str | None:
         return None
     titles = [t.title.strip() or "another topic" for t in close]
     options = ", ".join(f"“{t}”" for t in titles[:-1]) + f" or “{titles[-1]}”"
-    return f"I can help with a few things that match. Do you mean {options}?"
+    return f"{CLARIFY_PREFIX} Do you mean {options}?"

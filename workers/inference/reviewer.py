@@ -47,7 +47,8 @@ _PLEASANTRY = re.compile(
     # A pointer to the sources, nothing more: "This information is found in [1]."
     r"(?:this|that|the) (?:information|answer|details?) (?:is|are|can be) (?:found|provided|"
     r"given|mentioned|stated|described)(?: in(?:(?: the)? (?:passages?|sources?))?)?|"
-    r"is there anything else(?: i can help (?:you )?with)?|how (?:can|may) i help(?: you)?(?: today)?|"
+    r"is there anything else(?: i can help (?:you )?with)?|"
+    r"how (?:can|may) i help(?: you)?(?: today)?|"
     r"(?:please )?feel free to ask(?: if you have (?:any )?(?:other|more) questions)?)"
     r"\s*[.!?]*$",
     re.IGNORECASE,

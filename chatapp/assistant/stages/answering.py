@@ -16,7 +16,7 @@ from chatapp.assistant.services import (
 from chatapp.assistant.stages.common import WORKER, model_passages
 from workers.inference.answerer import extract_citations
 from workers.inference.base import Generator
-from workers.inference.gate import GatedAnswer, gated_answer
+from workers.inference.gate import GatedAnswer, SentenceCheck, gated_answer
 from workers.messages import Citation, ClaimReview, DraftAnswer, PassageRef, RetrievalResult
 
 # Draft deltas to staff are batched so a fast model does not send one Redis message per token.
@@ -54,63 +54,73 @@ def answer_run(
     )
     if not pending:
         return DraftAnswer.model_validate(step.output)
-    base = {
-        "run_id": retrieval.run_id,
-        "conversation_id": retrieval.conversation_id,
-        "attempt": attempt,
-        "question": retrieval.question,
-        "passages": retrieval.passages,
-        "critique": critique,
-        "history": retrieval.history,
-        "model": generator.name,
-    }
-    if retrieval.curated is not None:
-        answer_delta(
-            run_id=retrieval.run_id,
-            conversation_id=retrieval.conversation_id,
-            text=retrieval.curated.answer,
-            attempt=attempt,
-        )
-        draft = DraftAnswer(
-            **base, text=retrieval.curated.answer, citations=[], curated=retrieval.curated
-        )
-        step_finish(step=step, output=draft)
-        return draft
-    skipped = None
-    if retrieval.nothing_relevant:
-        skipped = "nothing_relevant"
-    elif not run_is_live(retrieval.run_id):
-        skipped = "superseded"
-    if skipped is not None:
-        draft = DraftAnswer(**base, text="", citations=[], skipped=skipped)
-        step_finish(step=step, output=draft)
-        return draft
-    gated = _write_gated(
-        retrieval, generator=generator, judge=judge, attempt=attempt, critique=critique
+    base = DraftAnswer(
+        run_id=retrieval.run_id,
+        conversation_id=retrieval.conversation_id,
+        attempt=attempt,
+        question=retrieval.question,
+        passages=retrieval.passages,
+        text="",
+        citations=[],
+        critique=critique,
+        history=retrieval.history,
+        model=generator.name,
+        unanswered=[p.text for p in retrieval.parts if not p.answerable],
     )
-    draft = DraftAnswer(
-        **base,
-        text=gated.draft,
-        citations=_citations_of(gated.released, retrieval.passages),
-        tokens=gated.tokens,
-        gated=True,
-        released=gated.released,
-        checks=[
-            ClaimReview(
-                sentence=c.sentence,
-                support=round(c.support, 4),
-                refs=list(c.refs),
-                unsupported_numbers=list(c.unsupported_numbers),
-                claim=c.claim,
-                policy=c.policy,
-                released=c.approved,
-                ms=c.ms,
-            )
-            for c in gated.checks
-        ],
-    )
+    draft = _draft(retrieval, base, generator=generator, judge=judge)
     step_finish(step=step, output=draft)
     return draft
+
+
+def _draft(
+    retrieval: RetrievalResult, base: DraftAnswer, *, generator: Generator, judge: Generator | None
+) -> DraftAnswer:
+    """The draft for this retrieval: a fixed text, nothing (skipped), or a gated answer."""
+    fixed = None
+    if retrieval.curated is not None:  # an admin wrote and approved it
+        fixed = base.model_copy(
+            update={"text": retrieval.curated.answer, "curated": retrieval.curated}
+        )
+    elif retrieval.clarify:  # a question back, built from document titles: nothing to check
+        fixed = base.model_copy(update={"text": retrieval.clarify, "clarifying": True})
+    if fixed is not None:
+        answer_delta(
+            run_id=base.run_id,
+            conversation_id=base.conversation_id,
+            text=fixed.text,
+            attempt=base.attempt,
+        )
+        return fixed
+    if retrieval.nothing_relevant:
+        return base.model_copy(update={"skipped": "nothing_relevant"})
+    if not run_is_live(retrieval.run_id):
+        return base.model_copy(update={"skipped": "superseded"})
+    gated = _write_gated(
+        retrieval, generator=generator, judge=judge, attempt=base.attempt, critique=base.critique
+    )
+    return base.model_copy(
+        update={
+            "text": gated.draft,
+            "citations": _citations_of(gated.released, retrieval.passages),
+            "tokens": gated.tokens,
+            "gated": True,
+            "released": gated.released,
+            "checks": [_claim_review(c) for c in gated.checks],
+        }
+    )
+
+
+def _claim_review(check: SentenceCheck) -> ClaimReview:
+    return ClaimReview(
+        sentence=check.sentence,
+        support=round(check.support, 4),
+        refs=list(check.refs),
+        unsupported_numbers=list(check.unsupported_numbers),
+        claim=check.claim,
+        policy=check.policy,
+        released=check.approved,
+        ms=check.ms,
+    )
 
 
 def _write_gated(
@@ -149,6 +159,7 @@ def _write_gated(
         model_passages(retrieval.passages),
         judge=judge,
         history=[(t.role, t.text) for t in retrieval.history],
+        parts=[p.text for p in retrieval.parts if p.answerable],
         critique=critique,
         max_new_tokens=settings.CHATAPP_ANSWER_MAX_TOKENS,
         threshold=settings.CHATAPP_REVIEW_THRESHOLD,

@@ -9,14 +9,28 @@ from django.conf import settings
 from chatapp.assistant.services import step_begin, step_finish
 from chatapp.assistant.stages.common import WORKER
 from chatapp.knowledge.curated import curated_answer_match
-from chatapp.knowledge.selectors import chunk_search_hybrid, query_clean
+from chatapp.knowledge.selectors import SearchHit, chunk_search_hybrid, query_clean
 from workers.inference.base import Embedder
 from workers.inference.context import compress_passages
 from workers.inference.policy import sanitize_passage
-from workers.messages import CuratedAnswerRef, PassageRef, RetrievalResult, TurnRequest
+from workers.inference.questions import (
+    CLARIFY_PREFIX,
+    Topic,
+    clarifying_question,
+    split_question,
+)
+from workers.messages import (
+    CuratedAnswerRef,
+    PassageRef,
+    QuestionPart,
+    RetrievalResult,
+    TurnRequest,
+)
 
 # Questions this short are read as follow-ups of the previous one when searching.
 FOLLOW_UP_MAX_WORDS = 5
+# Passages per part of a question with several: the context budget shares the prompt anyway.
+PART_K = 3
 
 
 def contextual_query(request: TurnRequest) -> str:
@@ -31,7 +45,7 @@ def contextual_query(request: TurnRequest) -> str:
 
 
 def retrieval_run(request: TurnRequest, *, embedder: Embedder) -> RetrievalResult:
-    """Find passages for the question (hybrid search over the conversation's knowledge bases)."""
+    """Find passages for the question and record the step (see ``retrieve``)."""
     step, pending = step_begin(
         run_id=request.run_id,
         stage="retrieval",
@@ -42,62 +56,123 @@ def retrieval_run(request: TurnRequest, *, embedder: Embedder) -> RetrievalResul
     )
     if not pending:
         return RetrievalResult.model_validate(step.output)
+    result = retrieve(request, embedder=embedder)
+    step_finish(step=step, output=result)
+    return result
+
+
+def retrieve(request: TurnRequest, *, embedder: Embedder) -> RetrievalResult:
+    """Find passages for a question over the conversation's knowledge bases.
+
+    An admin's curated answer close enough to the question wins. Otherwise each part of the
+    question is searched on its own (all parts embedded in one batch); a short, vague question
+    whose best passages come from different documents equally gets a clarifying question back.
+
+    Args:
+        request: The turn.
+        embedder: Embeds the queries (and scores sentences for the context budget).
+
+    Returns:
+        The retriever's message: passages numbered from 1, parts, or a curated answer.
+    """
+    ids = {"run_id": request.run_id, "conversation_id": request.conversation_id}
     # The cleaned query (bounded length) is embedded, so a huge message costs no more.
     vector = embedder.embed([query_clean(request.question)])[0]
     curated = curated_answer_match(
         embedding=vector.tolist(), knowledge_base_ids=request.knowledge_base_ids
     )
     if curated is not None:  # an admin's answer wins; no passages needed
-        result = RetrievalResult(
-            run_id=request.run_id,
-            conversation_id=request.conversation_id,
+        return RetrievalResult(
+            **ids,
             question=request.question,
             passages=[],
             curated=CuratedAnswerRef(**asdict(curated)),
             model=embedder.name,
         )
-        step_finish(step=step, output=result)
-        return result
-    search_query = contextual_query(request)
-    if search_query != request.question:
-        vector = embedder.embed([query_clean(search_query)])[0]
-    hits = chunk_search_hybrid(
-        query=search_query,
-        embedding=vector.tolist(),
-        knowledge_base_ids=request.knowledge_base_ids,
-        k=settings.CHATAPP_RETRIEVAL_K,
-    )
-    # Relevance is calibrated across searches (similarity alone could not tell out-of-scope
-    # questions apart on the demo set: bench/results/retrieval.md).
-    best = max((h.relevance for h in hits), default=0.0)
-    nothing_relevant = not hits or best < settings.CHATAPP_RETRIEVAL_MIN_SCORE
-    passages = [
-        PassageRef(
-            ref=i,
-            chunk_id=h.chunk_id,
-            document_id=h.document_id,
-            title=h.title,
-            text=h.text,
-            score=h.score,
-            found_by=list(h.found_by),
-            source_url=h.source_url,
+    texts = split_question(request.question)
+    queries = [contextual_query(request)] if len(texts) == 1 else texts
+    vectors = embedder.embed([query_clean(q) for q in queries])
+    share = settings.CHATAPP_RETRIEVAL_K if len(texts) == 1 else PART_K
+    found = [
+        chunk_search_hybrid(
+            query=query,
+            embedding=vectors[i].tolist(),
+            knowledge_base_ids=request.knowledge_base_ids,
+            k=share,
         )
-        for i, h in enumerate(hits, start=1)
+        for i, query in enumerate(queries)
     ]
-    if not nothing_relevant:
-        passages = model_excerpts(search_query, passages, embedder=embedder)
-    result = RetrievalResult(
-        run_id=request.run_id,
-        conversation_id=request.conversation_id,
+    parts, passages = _allocate(texts, queries, found)
+    nothing_relevant = not passages
+    clarify = "" if nothing_relevant or len(texts) > 1 else _clarify(request, found[0])
+    if passages and not clarify:
+        passages = model_excerpts(" ".join(queries), passages, embedder=embedder)
+    return RetrievalResult(
+        **ids,
         question=request.question,
         passages=passages,
         nothing_relevant=nothing_relevant,
         history=request.history,
-        search_query=search_query,
+        search_query=queries[0] if len(queries) == 1 else " | ".join(queries),
         model=embedder.name,
+        parts=parts if len(parts) > 1 else [],
+        clarify=clarify,
     )
-    step_finish(step=step, output=result)
-    return result
+
+
+def _allocate(
+    texts: list[str], queries: list[str], found: list[list[SearchHit]]
+) -> tuple[list[QuestionPart], list[PassageRef]]:
+    """Number the passages of the answerable parts (each chunk once) and note who found what.
+
+    Relevance is calibrated across searches (similarity alone could not tell out-of-scope
+    questions apart on the demo set: bench/results/retrieval.md), so each part is judged alone.
+    """
+    passages: dict[int, PassageRef] = {}
+    parts = []
+    for text, query, hits in zip(texts, queries, found, strict=True):
+        best = max((h.relevance for h in hits), default=0.0)
+        answerable = bool(hits) and best >= settings.CHATAPP_RETRIEVAL_MIN_SCORE
+        refs = []
+        for hit in hits if answerable else []:
+            if hit.chunk_id not in passages:
+                passages[hit.chunk_id] = _passage_ref(len(passages) + 1, hit)
+            refs.append(passages[hit.chunk_id].ref)
+        parts.append(
+            QuestionPart(
+                text=text,
+                search_query=query,
+                refs=refs,
+                relevance=round(best, 4),
+                answerable=answerable,
+            )
+        )
+    return parts, list(passages.values())
+
+
+def _passage_ref(ref: int, hit: SearchHit) -> PassageRef:
+    return PassageRef(
+        ref=ref,
+        chunk_id=hit.chunk_id,
+        document_id=hit.document_id,
+        title=hit.title,
+        text=hit.text,
+        score=hit.score,
+        found_by=list(hit.found_by),
+        source_url=hit.source_url,
+    )
+
+
+def _clarify(request: TurnRequest, hits: list[SearchHit]) -> str:
+    """A question back for a vague question, at most once in a row."""
+    last_bot = next((t.text for t in reversed(request.history) if t.role == "assistant"), "")
+    if last_bot.startswith(CLARIFY_PREFIX):
+        return ""  # asked already: answer the best match rather than ask again
+    topics: dict[int, Topic] = {}
+    for hit in sorted(hits, key=lambda h: -h.relevance):
+        if hit.relevance >= settings.CHATAPP_RETRIEVAL_MIN_SCORE:
+            topics.setdefault(hit.document_id, Topic(title=hit.title, relevance=hit.relevance))
+    return clarifying_question(request.question, list(topics.values())) or ""
 
 
 def model_excerpts(

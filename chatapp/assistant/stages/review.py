@@ -75,6 +75,10 @@ def _decide(draft: DraftAnswer, generator: Generator) -> ReviewVerdict:
             confidence=min(1.0, draft.curated.similarity),
             reason="curated_answer",
         )
+    if draft.clarifying:  # a question back naming document titles: it states nothing
+        return ReviewVerdict(
+            **common, verdict="approved", confidence=1.0, reason="clarifying_question"
+        )
     if not draft.text:
         return ReviewVerdict(
             **common,

@@ -193,3 +193,63 @@ def test_an_escalation_after_released_sentences_keeps_them_in_the_transcript(
     run.refresh_from_db()
     assert (run.status, run.reason) == ("escalated", "unsupported_answer")
     assert run.conversation.status == "waiting"
+
+
+@pytest.mark.django_db
+def test_a_clarifying_question_goes_back_without_a_model_and_without_a_review_badge(
+    dispatched, broadcasts, committed
+):
+    # given
+    from chatapp.assistant.stages import answer_run, review_run
+    from chatapp.conversations.models import Message
+
+    run = _run(committed)
+    retrieval = _retrieval(run).model_copy(update={"clarify": "Do you mean A or B?"})
+    silent = ScriptedGenerator(reply="")
+
+    # when
+    with committed():
+        draft = answer_run(retrieval, generator=silent, judge=silent)
+        verdict = review_run(draft, generator=silent)
+
+    # then
+    assert silent.chats == []
+    assert silent.questions == []
+    assert (verdict.verdict, verdict.reason) == ("approved", "clarifying_question")
+    bot = Message.objects.get(conversation=run.conversation, role="bot")
+    assert (bot.text, bot.review) == ("Do you mean A or B?", {})
+    run.refresh_from_db()
+    assert run.status == "completed"
+
+
+@pytest.mark.django_db
+def test_a_part_without_passages_is_handed_to_people_after_the_answer(
+    dispatched, broadcasts, committed
+):
+    # given: the answer covers the first part; nothing was found for the second
+    from chatapp.assistant.stages import review_run
+    from chatapp.conversations.models import Message
+
+    run = _run(committed)
+    draft = _draft([_check("Refunds take 5 to 10 business days [1].")]).model_copy(
+        update={
+            "run_id": run.pk,
+            "conversation_id": str(run.conversation_id),
+            "unanswered": ["do you sell thermostats?"],
+        }
+    )
+
+    # when
+    with committed():
+        verdict = review_run(draft, generator=ScriptedGenerator())
+
+    # then
+    assert verdict.verdict == "approved"
+    roles = list(
+        Message.objects.filter(conversation=run.conversation).order_by("id").values_list("role")
+    )
+    assert [r for (r,) in roles] == ["visitor", "bot", "system"]
+    run.refresh_from_db()
+    assert run.status == "completed"
+    assert run.conversation.status == "waiting"
+    assert run.conversation.handoff_reason == "partly_unanswered"

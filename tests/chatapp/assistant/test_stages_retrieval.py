@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+from typing_extensions import override
 
 from chatapp.knowledge.models import EMBEDDING_DIM
 from tests.factories.knowledge import ChunkFactory, DocumentFactory, KnowledgeBaseFactory
@@ -31,13 +32,14 @@ class AxisEmbedder(Embedder):
     name = "axes"
     dim = EMBEDDING_DIM
 
+    @override
     def embed(self, texts: Sequence[str], *, batch_size: int | None = None):
         return np.array([vector(t) for t in texts], dtype=np.float32)
 
 
 def _chunk(kb, title: str, text: str) -> int:
-    document = DocumentFactory(knowledge_base=kb, title=title)
-    return ChunkFactory(document=document, text=text, embedding=vector(text)).pk
+    document = DocumentFactory.create(knowledge_base=kb, title=title)
+    return ChunkFactory.create(document=document, text=text, embedding=vector(text)).pk
 
 
 def _request(kb, question: str, history: list[HistoryTurn] | None = None) -> TurnRequest:
@@ -56,7 +58,7 @@ def test_each_part_of_a_question_is_searched_and_cited_on_its_own():
     # given
     from chatapp.assistant.stages.retrieval import retrieve
 
-    kb = KnowledgeBaseFactory()
+    kb = KnowledgeBaseFactory.create()
     reset = _chunk(kb, "Reset your password", "To reset your password use the reset link.")
     plus = _chunk(kb, "Lumen Plus", "Lumen Plus cost is 4.99 a month. Plus members save.")
 
@@ -83,7 +85,7 @@ def test_a_part_nothing_relevant_was_found_for_is_kept_apart():
     # given
     from chatapp.assistant.stages.retrieval import retrieve
 
-    kb = KnowledgeBaseFactory()
+    kb = KnowledgeBaseFactory.create()
     _chunk(kb, "Reset your password", "To reset your password use the reset link.")
 
     # when
@@ -106,7 +108,7 @@ def test_a_vague_question_over_several_topics_gets_a_clarifying_question_once():
     # given: two documents that answer "how long does it take" equally well
     from chatapp.assistant.stages.retrieval import retrieve
 
-    kb = KnowledgeBaseFactory()
+    kb = KnowledgeBaseFactory.create()
     _chunk(kb, "Refund timing", "How long a refund will take.")
     _chunk(kb, "Delivery times", "How long delivery will take.")
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+from typing_extensions import override
 
 from workers.inference.base import Embedder
 from workers.inference.context import compress_passages
@@ -15,6 +16,7 @@ class WordEmbedder(Embedder):
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
 
+    @override
     def embed(self, texts, *, batch_size=None):
         self.calls.append(list(texts))
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)

@@ -7,7 +7,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("retrieval", "latency", "indexing")
+BENCHMARKS = ("retrieval", "latency", "indexing", "answers")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,287 @@
+"""Answer quality and speed of the answer path, in process: real search, real models.
+
+Sets (the demo help centre, indexed as ``manage.py load_demo`` does):
+- ``demo``: 32 answerable questions with the facts a right answer holds, 8 out of scope.
+- ``two-part``: pairs of answerable demo questions asked as one ("... and ..."), 12 of them:
+  right only when both facts are there.
+
+Conditions, each on the same questions in one run:
+- ``gate`` (the default): sentences reach the visitor only once the reviewer approved them,
+  passages cut to the context budget; a refused first sentence gets one rewrite.
+- ``gate, whole passages``: the same without the context budget.
+- ``no review``: the raw draft is what the visitor sees (the answer path before the gate).
+
+Per condition: of the answerable questions, how many the bot answers itself, and of those how
+many are right (every expected fact in the visible text); of the unanswerable, how many it
+hands off; time to the first visible sentence and to the end of the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.common import (
+    BENCH_DB,
+    Progress,
+    Table,
+    percentile,
+    run_info,
+    setup_django,
+    write_results,
+)
+
+QUICK_QUESTIONS = 8
+PAIRS = 12
+_MARKERS = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+_DASHES = str.maketrans({"\u2013": "-", "\u2014": "-", "\u2011": "-"})  # en, em, nb hyphen
+
+
+@dataclass
+class Outcome:
+    """One question under one condition."""
+
+    question: str
+    kind: str
+    answered: bool
+    right: bool
+    first_visible_s: float | None
+    total_s: float
+    reason: str
+    text: str = ""
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _normal(text: str) -> str:
+    return " ".join(_MARKERS.sub("", text).translate(_DASHES).lower().split())
+
+
+def is_right(text: str, expected: list[str]) -> bool:
+    """Every expected fact appears in the text (markers, case and dashes aside)."""
+    answer = _normal(text)
+    return bool(expected) and all(_normal(fact) in answer for fact in expected)
+
+
+def _sets(quick: bool) -> dict[str, list[dict[str, Any]]]:
+    from bench.corpus import demo_questions
+
+    demo = [dict(q) for q in demo_questions()]
+    answerable = [q for q in demo if q["kind"] == "answerable"]
+    rng = random.Random(6)  # fixed: the same pairs every run
+    pairs = []
+    for first, second in zip(
+        rng.sample(answerable, PAIRS), rng.sample(answerable, PAIRS), strict=True
+    ):
+        if first["question"] == second["question"]:
+            continue
+        pairs.append(
+            {
+                "question": f"{first['question'].rstrip('?. ')} and {second['question']}",
+                "answer_contains": first["answer_contains"] + second["answer_contains"],
+                "kind": "answerable",
+            }
+        )
+    if quick:
+        demo = demo[: QUICK_QUESTIONS - 2] + [q for q in demo if q["kind"] != "answerable"][:2]
+        pairs = pairs[:2]
+    return {"demo": demo, "two-part": pairs}
+
+
+def _one(
+    item: dict[str, Any], kb: int, *, embedder: Any, generator: Any, gate: bool, budget: int
+) -> Outcome:
+    from django.conf import settings
+
+    from chatapp.assistant.stages.common import model_passages
+    from chatapp.assistant.stages.retrieval import retrieve
+    from workers.inference.answerer import stream_answer
+    from workers.inference.gate import gated_answer
+    from workers.messages import TurnRequest
+
+    settings.CHATAPP_CONTEXT_BUDGET_WORDS = budget
+    started = time.perf_counter()
+    request = TurnRequest(
+        run_id=1,
+        conversation_id="bench",
+        message_id=1,
+        question=item["question"],
+        knowledge_base_ids=[kb],
+    )
+    retrieval = retrieve(request, embedder=embedder)
+    expected = item.get("answer_contains", [])
+    if retrieval.nothing_relevant or retrieval.clarify:
+        reason = "clarify" if retrieval.clarify else "no_relevant_passages"
+        return Outcome(
+            item["question"],
+            item["kind"],
+            False,
+            False,
+            None,
+            time.perf_counter() - started,
+            reason,
+        )
+    passages = model_passages(retrieval.passages)
+    parts = [p.text for p in retrieval.parts if p.answerable]
+    first: list[float] = []
+
+    def seen(_: str) -> None:
+        if not first:
+            first.append(time.perf_counter() - started)
+
+    if not gate:
+        text = ""
+        for delta in stream_answer(
+            generator, item["question"], passages, max_new_tokens=settings.CHATAPP_ANSWER_MAX_TOKENS
+        ):
+            seen(delta)
+            text += delta
+        text = text.strip()
+        answered = bool(text)
+        return Outcome(
+            item["question"],
+            item["kind"],
+            answered,
+            answered and is_right(text, expected),
+            first[0] if first else None,
+            time.perf_counter() - started,
+            "",
+            text,
+        )
+    critique = None
+    for attempt in range(settings.CHATAPP_MAX_REVISIONS + 1):
+        result = gated_answer(
+            generator,
+            item["question"],
+            passages,
+            judge=generator,
+            parts=parts,
+            critique=critique,
+            max_new_tokens=settings.CHATAPP_ANSWER_MAX_TOKENS,
+            threshold=settings.CHATAPP_REVIEW_THRESHOLD,
+            on_release=seen,
+        )
+        shown = any(c.claim and c.approved for c in result.checks)
+        retry = result.blocked is not None and not result.blocked.policy and not shown
+        if not retry or attempt == settings.CHATAPP_MAX_REVISIONS:
+            break
+        critique = result.critique()
+    answered = result.blocked is None and bool(result.claims)
+    reason = result.reason or ("" if answered else "no_claims")
+    return Outcome(
+        item["question"],
+        item["kind"],
+        answered,
+        answered and is_right(result.released, expected),
+        first[0] if first else None,
+        time.perf_counter() - started,
+        reason,
+        result.released,
+        [
+            {
+                "sentence": c.sentence,
+                "support": round(c.support, 3),
+                "approved": c.approved,
+                "policy": c.policy,
+            }
+            for c in result.checks
+        ],
+    )
+
+
+def _row(name: str, condition: str, outcomes: list[Outcome]) -> list[Any]:
+    answerable = [o for o in outcomes if o.kind == "answerable"]
+    out_of_scope = [o for o in outcomes if o.kind != "answerable"]
+    answered = [o for o in answerable if o.answered]
+    right = [o for o in answered if o.right]
+    handed = [o for o in out_of_scope if not o.answered]
+    firsts = [o.first_visible_s for o in outcomes if o.first_visible_s is not None]
+    totals = [o.total_s for o in outcomes if o.answered]
+    return [
+        name,
+        condition,
+        len(outcomes),
+        f"{len(answered)}/{len(answerable)}",
+        len(right) / len(answered) if answered else float("nan"),
+        len(answered) / len(answerable) if answerable else float("nan"),
+        f"{len(handed)}/{len(out_of_scope)}" if out_of_scope else "-",
+        percentile(firsts, 50),
+        percentile(firsts, 95),
+        percentile(totals, 50),
+        percentile(totals, 95),
+    ]
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    import os
+
+    from bench.corpus import demo_kb_ensure
+    from bench.machine import cpu_features
+
+    setup_django(BENCH_DB)
+    from django.conf import settings
+
+    from chatapp.knowledge.embedding import embedder as load_embedder
+    from workers.inference.registry import get_generator
+
+    embedder = load_embedder()
+    kb, _ = demo_kb_ensure(embedder)
+    spec = os.environ.get("CHATAPP_BENCH_LLM") or (
+        str(settings.CHATAPP_MODELS_DIR / "smollm2-135m-instruct")
+        if quick
+        else settings.CHATAPP_LLM_MODEL
+    )
+    generator = get_generator(spec)
+    budget = settings.CHATAPP_CONTEXT_BUDGET_WORDS
+    conditions = [
+        ("gate", True, budget),
+        ("gate, whole passages", True, 0),
+        ("no review", False, budget),
+    ]
+    sets = _sets(quick)
+    rows: list[list[Any]] = []
+    data: dict[str, Any] = {
+        **run_info(),
+        "cpu": cpu_features(),
+        "model": getattr(generator, "name", spec),
+    }
+    total = sum(len(items) for items in sets.values()) * len(conditions)
+    progress = Progress("answers", total, "answers")
+    for name, items in sets.items():
+        for condition, gate, words in conditions:
+            outcomes = []
+            for item in items:
+                outcomes.append(
+                    _one(item, kb, embedder=embedder, generator=generator, gate=gate, budget=words)
+                )
+                progress.advance(note=f"{name}/{condition}")
+            rows.append(_row(name, condition, outcomes))
+            data.setdefault(name, {})[condition] = [o.__dict__ for o in outcomes]
+    settings.CHATAPP_CONTEXT_BUDGET_WORDS = budget
+    table = Table(
+        f"Answer quality and speed ({data['model']}, {data['device']})",
+        [
+            "set",
+            "condition",
+            "questions",
+            "answered (answerable)",
+            "answered precision",
+            "answer rate",
+            "handed off (unanswerable)",
+            "first visible p50 s",
+            "p95",
+            "answer p50 s",
+            "p95",
+        ],
+        rows,
+        note=(
+            "Right = every expected fact of the question in the text the visitor sees. Answered = "
+            "ended as an answer (not handed off, not a clarifying question). CPU: "
+            + json.dumps(data["cpu"])
+        ),
+    )
+    write_results("answers-quick" if quick else "answers", data, [table])
+    return data

@@ -7,7 +7,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("retrieval", "latency", "indexing", "answers")
+BENCHMARKS = ("retrieval", "latency", "indexing", "answers", "turns")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,9 +41,10 @@ run: models ## Start everything: embedded Postgres+Redis, web server, workers, d
 browser: ## Install Debian's Chromium for the browser tests when missing
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
-lint: $(VENV)/.deps ## ruff lint + format check
+lint: $(VENV)/.deps ## ruff lint + format check + import contracts (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 types: $(VENV)/.deps ## mypy (strict on chatapp/ and workers/)
 	$(BIN)/mypy chatapp workers tests

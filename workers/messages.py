@@ -152,6 +152,7 @@ class DraftAnswer(StageMessage):
     released: str = ""
     checks: list[ClaimReview] = Field(default_factory=list)
     clarifying: bool = False  # text is a question back to the visitor, not an answer
+    parts: list[QuestionPart] = Field(default_factory=list)
     unanswered: list[str] = Field(
         default_factory=list, description="Parts of the question nothing relevant was found for"
     )

@@ -21,11 +21,25 @@ from chatapp.conversations.services import (
     conversation_handoff,
     visitor_message_create,
 )
+from chatapp.core.tasks import (
+    GENERATE_ANSWER,
+    RETRIEVE_CONTEXT,
+    REVIEW_ANSWER,
+    TURN_WATCHDOG,
+    task_signature,
+)
 from chatapp.realtime.broadcast import broadcast_now, broadcast_on_commit
 from chatapp.realtime.events import AnswerDeltaEvent, AnswerDraftEvent, TurnCompletedEvent
 from chatapp.realtime.groups import conversation_group, conversation_staff_group
 from workers.inference.answerer import quote_for
-from workers.messages import DraftAnswer, HistoryTurn, ReviewVerdict, StageMessage, TurnRequest
+from workers.messages import (
+    DraftAnswer,
+    HistoryTurn,
+    RetrievalResult,
+    ReviewVerdict,
+    StageMessage,
+    TurnRequest,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -105,19 +119,14 @@ def pipeline_start(*, conversation: Conversation, message: Message) -> PipelineR
 def _dispatch(request: TurnRequest) -> None:
     from celery import chain
 
-    from workers.tasks.answering import generate_answer as generate_answer_task
-    from workers.tasks.retrieval import retrieve_context as retrieve_context_task
-    from workers.tasks.retrieval import turn_watchdog as turn_watchdog_task
-    from workers.tasks.review import review_answer as review_answer_task
-
     try:
         chain(
-            retrieve_context_task.s(request.model_dump(mode="json")),
-            generate_answer_task.s(),
-            review_answer_task.s(),
+            task_signature(RETRIEVE_CONTEXT, request.model_dump(mode="json")),
+            task_signature(GENERATE_ANSWER),
+            task_signature(REVIEW_ANSWER),
         ).apply_async()
-        turn_watchdog_task.apply_async(
-            (request.run_id,), countdown=settings.CHATAPP_TURN_DEADLINE_S
+        task_signature(TURN_WATCHDOG, request.run_id).apply_async(
+            countdown=settings.CHATAPP_TURN_DEADLINE_S
         )
     except Exception as exc:  # broker down: the message is stored; hand the turn to people
         logger.exception("could not dispatch run %s", request.run_id)
@@ -128,22 +137,22 @@ def revision_dispatch(*, draft: DraftAnswer, critique: str) -> None:
     """Send a draft back to the answerer with the reviewer's critique (then to review again)."""
     from celery import chain
 
-    from workers.messages import RetrievalResult
-    from workers.tasks.answering import generate_answer as generate_answer_task
-    from workers.tasks.review import review_answer as review_answer_task
-
     retrieval = RetrievalResult(
         run_id=draft.run_id,
         conversation_id=draft.conversation_id,
         question=draft.question,
         passages=draft.passages,
         history=draft.history,
+        parts=draft.parts,
     )
     chain(
-        generate_answer_task.s(
-            retrieval.model_dump(mode="json"), critique=critique, attempt=draft.attempt + 1
+        task_signature(
+            GENERATE_ANSWER,
+            retrieval.model_dump(mode="json"),
+            critique=critique,
+            attempt=draft.attempt + 1,
         ),
-        review_answer_task.s(),
+        task_signature(REVIEW_ANSWER),
     ).apply_async()
 
 

@@ -127,10 +127,10 @@ def document_create(
 
 
 def _index_later(doc: Document) -> None:
-    from workers.tasks.retrieval import index_document as index_document_task
+    from chatapp.core.tasks import INDEX_DOCUMENT, task_signature
 
     doc_id = doc.pk
-    transaction.on_commit(lambda: index_document_task.delay(doc_id))
+    transaction.on_commit(lambda: task_signature(INDEX_DOCUMENT, doc_id).apply_async())
 
 
 @transaction.atomic

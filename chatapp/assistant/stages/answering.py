@@ -65,6 +65,7 @@ def answer_run(
         critique=critique,
         history=retrieval.history,
         model=generator.name,
+        parts=retrieval.parts,
         unanswered=[p.text for p in retrieval.parts if not p.answerable],
     )
     draft = _draft(retrieval, base, generator=generator, judge=judge)

@@ -92,7 +92,10 @@ def pipeline_start(*, conversation: Conversation, message: Message) -> PipelineR
         message_id=message.pk,
         question=message.text,
         knowledge_base_ids=sorted(conversation.knowledge_bases.values_list("pk", flat=True)),
-        history=[HistoryTurn(role=role, text=text) for role, text in conversation_history(message)],
+        history=[
+            HistoryTurn(role=role, text=text)
+            for role, text in conversation_history(conversation, exclude=[message.pk])
+        ],
     )
     transaction.on_commit(lambda: _dispatch(request))
     return run

@@ -1,4 +1,4 @@
-"""The trace of a turn: a PipelineRun per visitor message the bot answers, a step per stage."""
+"""The trace of a turn: a PipelineRun per turn the bot takes, a step per stage."""
 
 from __future__ import annotations
 
@@ -33,7 +33,14 @@ class PipelineRun(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["question"], name="pipeline_run_once_per_question")
+            models.UniqueConstraint(fields=["question"], name="pipeline_run_once_per_question"),
+            # One turn at a time per conversation: messages sent meanwhile wait for the next one.
+            # The services check this under the conversation's row lock; this is the backstop.
+            models.UniqueConstraint(
+                fields=["conversation"],
+                condition=models.Q(status="running"),
+                name="pipeline_run_one_running_per_conversation",
+            ),
         ]
 
     @override

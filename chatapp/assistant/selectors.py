@@ -1,4 +1,4 @@
-"""Reads for the admin dashboard: conversation and pipeline counts, recent turns, a turn's trace."""
+"""Reads over turns: whether one is running, what waits for the next, and the admin dashboard."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Avg, Count, F, Q, Sum
+from django.db.models import Avg, Count, Exists, F, OuterRef, Q, Sum
 
 from chatapp.assistant.models import PipelineRun, PipelineStep
 from chatapp.conversations.models import Conversation, Message
@@ -254,3 +254,41 @@ def pipeline_step_output(*, run_id: int, stage: str, attempt: int) -> dict[str, 
         .first()
     )
     return output
+
+
+def pipeline_run_in_progress(conversation: Conversation) -> bool:
+    """Tell whether a turn is running in ``conversation`` (then a new message waits for the next).
+
+    Args:
+        conversation: The caller should hold its row lock (select_for_update) when it acts on the
+            answer, so that no turn starts or ends in between.
+    """
+    return PipelineRun.objects.filter(
+        conversation=conversation, status=PipelineRun.Status.RUNNING
+    ).exists()
+
+
+def pipeline_run_pending_messages(run: PipelineRun) -> list[Message]:
+    """The visitor messages sent after ``run``'s question that no turn has taken up yet.
+
+    A turn answers its question and every visitor message before it since the previous turn,
+    so a message is pending while no run's question is at or after it.
+
+    Args:
+        run: A run of the conversation, normally the one that just ended.
+
+    Returns:
+        The messages, oldest first (one query).
+    """
+    taken_up = PipelineRun.objects.filter(
+        conversation_id=run.conversation_id, question_id__gte=OuterRef("pk")
+    )
+    return list(
+        Message.objects.filter(
+            conversation_id=run.conversation_id,
+            role=Message.Role.VISITOR,
+            pk__gt=run.question_id,
+        )
+        .exclude(Exists(taken_up))
+        .order_by("id")
+    )

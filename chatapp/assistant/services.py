@@ -8,12 +8,14 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Sequence
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chatapp.assistant.models import PipelineRun, PipelineStep
+from chatapp.assistant.selectors import pipeline_run_in_progress, pipeline_run_pending_messages
 from chatapp.conversations.models import Conversation, Message
 from chatapp.conversations.selectors import conversation_get, conversation_history
 from chatapp.conversations.services import (
@@ -78,6 +80,9 @@ def visitor_message_receive(
 ) -> tuple[Message, bool]:
     """Store a visitor's message first, then route it: hand-off, the bot pipeline, or agents only.
 
+    One turn at a time: a message that arrives while a turn runs starts none; the running turn's
+    end starts the next one with it (``pipeline_start_pending``).
+
     Returns:
         The stored message and whether it is new (a resend returns the original, does nothing).
     """
@@ -96,24 +101,69 @@ def visitor_message_receive(
                 detail="The visitor asked for a person.",
                 notice=NOTICE_HANDOFF_REQUEST,
             )
-        else:
-            pipeline_start(conversation=conversation, message=message)
+        elif not pipeline_run_in_progress(conversation):
+            pipeline_start(conversation=conversation, messages=[message])
     return message, created
 
 
-def pipeline_start(*, conversation: Conversation, message: Message) -> PipelineRun:
-    """Create a run for ``message`` and, on commit, send it down retriever → answerer → reviewer."""
-    run = PipelineRun.objects.create(conversation=conversation, question=message)
+def pipeline_start(
+    *, conversation: Conversation, messages: Sequence[Message]
+) -> PipelineRun | None:
+    """Create a run answering ``messages`` together; on commit, send it down the three stages.
+
+    The stages (retriever → answerer → reviewer) get the texts joined, one per line, as the
+    question, and the conversation's other recent messages as history.
+
+    Args:
+        conversation: Caller must hold its row lock (select_for_update) and have checked that no
+            turn is running in it (``pipeline_run_in_progress``).
+        messages: The visitor messages to answer, oldest first; the last is the run's question.
+
+    Returns:
+        The run, or None when the database refused it: a turn is already running in the
+        conversation, or the question already had one (nothing starts; the messages stay stored).
+    """
+    question = messages[-1]
+    try:
+        with transaction.atomic():
+            run = PipelineRun.objects.create(conversation=conversation, question=question)
+    except IntegrityError:  # a caller without the lock, or with a stale check: keep one turn
+        logger.warning("no run started for message %s in %s", question.pk, conversation.pk)
+        return None
     request = TurnRequest(
         run_id=run.pk,
         conversation_id=str(conversation.pk),
-        message_id=message.pk,
-        question=message.text,
+        message_id=question.pk,
+        question="\n".join(m.text for m in messages),
         knowledge_base_ids=sorted(conversation.knowledge_bases.values_list("pk", flat=True)),
-        history=[HistoryTurn(role=role, text=text) for role, text in conversation_history(message)],
+        history=[
+            HistoryTurn(role=role, text=text)
+            for role, text in conversation_history(conversation, exclude=[m.pk for m in messages])
+        ],
     )
     transaction.on_commit(lambda: _dispatch(request))
     return run
+
+
+def pipeline_start_pending(*, conversation: Conversation, after: PipelineRun) -> PipelineRun | None:
+    """Start the next turn when a turn ends: it answers what the visitor sent meanwhile, together.
+
+    Nothing starts when the conversation left the bot (the turn handed off, or an agent took
+    over): people answer those messages now.
+
+    Args:
+        conversation: ``after``'s conversation; caller must hold its row lock (select_for_update).
+        after: The run that just ended (no longer running).
+
+    Returns:
+        The new run, or None when nothing was pending or the bot no longer answers.
+    """
+    if conversation.status != Conversation.Status.BOT:
+        return None
+    pending = pipeline_run_pending_messages(after)
+    if not pending:
+        return None
+    return pipeline_start(conversation=conversation, messages=pending)
 
 
 def _dispatch(request: TurnRequest) -> None:
@@ -281,6 +331,7 @@ def pipeline_complete(*, draft: DraftAnswer, verdict: ReviewVerdict) -> Pipeline
             detail="",
         )
         _outcome(run, "superseded")
+        pipeline_start_pending(conversation=conversation, after=run)
         return run
     text = draft.released if draft.gated else draft.text
     if verdict.verdict == "approved":
@@ -312,6 +363,7 @@ def pipeline_complete(*, draft: DraftAnswer, verdict: ReviewVerdict) -> Pipeline
                 notice=NOTICE_PARTLY_UNANSWERED,
             )
         _outcome(run, "answered")
+        pipeline_start_pending(conversation=conversation, after=run)
         return run
     if draft.gated and any(c.claim and c.released for c in draft.checks):
         # The visitor already saw these approved sentences: the transcript keeps them, marked
@@ -337,6 +389,7 @@ def pipeline_complete(*, draft: DraftAnswer, verdict: ReviewVerdict) -> Pipeline
         detail=verdict.critique,
     )
     _outcome(run, "escalated")
+    pipeline_start_pending(conversation=conversation, after=run)
     return run
 
 
@@ -374,4 +427,5 @@ def pipeline_fail(*, run_id: int, stage: str, error: str) -> PipelineRun | None:
         detail=f"{stage}: {error[:1000]}",
     )
     _outcome(run, "failed")
+    pipeline_start_pending(conversation=conversation, after=run)
     return run

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Collection
 from typing import Literal
 
 from chatapp.accounts.models import User
@@ -91,16 +92,23 @@ HISTORY_MESSAGES = 4
 
 
 def conversation_history(
-    message: Message, *, limit: int = HISTORY_MESSAGES
+    conversation: Conversation, *, exclude: Collection[int], limit: int = HISTORY_MESSAGES
 ) -> list[tuple[Literal["user", "assistant"], str]]:
-    """The last ``limit`` visitor/bot/agent messages before ``message``, oldest first.
+    """The last ``limit`` visitor/bot/agent messages of ``conversation``, oldest first.
+
+    Args:
+        conversation: Caller should hold its row lock, so that nothing is stored meanwhile.
+        exclude: The visitor messages the turn answers: its question, not history. (When it
+            answers several, the previous turn's answer may lie between them; it stays.)
+        limit: How many messages at most.
 
     Returns:
         ``(role, text)`` pairs with roles ``"user"`` (the visitor) or ``"assistant"`` (bot, agent).
     """
     earlier = (
-        Message.objects.filter(conversation_id=message.conversation_id, id__lt=message.pk)
+        Message.objects.filter(conversation=conversation)
         .exclude(role=Message.Role.SYSTEM)
+        .exclude(id__in=exclude)
         .order_by("-id")
         .values_list("role", "text")[:limit]
     )

@@ -277,6 +277,7 @@ def test_a_follow_up_carries_the_recent_conversation_to_the_pipeline(
             turn_id=run.pk,
         )
         system_message_create(conversation=conversation, text="(notice)")
+        PipelineRun.objects.filter(pk=run.pk).update(status=PipelineRun.Status.COMPLETED)
         # when
         visitor_message_receive(
             conversation_id=str(conversation.pk), text="and for furniture?", client_msg_id=None

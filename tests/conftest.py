@@ -61,7 +61,7 @@ def events_of(
 def dispatched(monkeypatch: pytest.MonkeyPatch) -> list[TurnRequest]:
     """Pipeline runs that would have been sent to the broker (the outside world here)."""
     sent: list[TurnRequest] = []
-    monkeypatch.setattr("chatapp.assistant.services._dispatch", sent.append)
+    monkeypatch.setattr("chatapp.assistant.turn._dispatch", sent.append)
     return sent
 
 

@@ -6,11 +6,42 @@ so a malformed hand-over fails loudly at the boundary instead of deep inside a m
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION: Literal[1] = 1
+
+
+class Verdict(StrEnum):
+    """The reviewer's decision on a draft."""
+
+    APPROVED = "approved"
+    REVISE = "revise"  # back to the answerer once, with a critique
+    ESCALATED = "escalated"  # to people
+
+
+class TurnReason(StrEnum):
+    """Why a turn ended as it did (or was sent back): stored on the run and the hand-off."""
+
+    NONE = ""
+    # approved
+    CURATED_ANSWER = "curated_answer"
+    CLARIFYING_QUESTION = "clarifying_question"
+    # sent back for a rewrite
+    UNSUPPORTED_CLAIMS = "unsupported_claims"
+    # handed to people
+    VISITOR_REQUEST = "visitor_request"
+    NO_RELEVANT_PASSAGES = "no_relevant_passages"
+    UNSUPPORTED_ANSWER = "unsupported_answer"
+    POLICY_VIOLATION = "policy_violation"
+    NO_CLAIMS = "no_claims"
+    EMPTY_ANSWER = "empty_answer"
+    PARTLY_UNANSWERED = "partly_unanswered"
+    PIPELINE_FAILED = "pipeline_failed"
+    AGENT_TOOK_OVER = "agent_took_over"
+    CONCURRENT_TURN = "concurrent_turn"  # an older duplicate run, ended by migration 0002
 
 
 class StageMessage(BaseModel):
@@ -164,9 +195,9 @@ class ReviewVerdict(StageMessage):
     kind: Literal["review_verdict"] = "review_verdict"
     conversation_id: str
     attempt: int = Field(ge=0)
-    verdict: Literal["approved", "revise", "escalated"]
+    verdict: Verdict
     confidence: float = Field(ge=0.0, le=1.0)
     critique: str = ""
-    reason: str = ""
+    reason: TurnReason = TurnReason.NONE
     claims: list[ClaimReview] = Field(default_factory=list)
     model: str = ""

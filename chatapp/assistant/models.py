@@ -6,6 +6,7 @@ from django.db import models
 from typing_extensions import override
 
 from chatapp.conversations.models import Conversation, Message
+from workers.messages import TurnReason
 
 
 class PipelineRun(models.Model):
@@ -25,7 +26,10 @@ class PipelineRun(models.Model):
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     verdict = models.CharField(max_length=16, blank=True)
-    reason = models.CharField(max_length=64, blank=True)
+    # Why the turn ended so: a TurnReason (workers.messages), the vocabulary the stages share.
+    reason = models.CharField(
+        max_length=64, blank=True, choices=[(r.value, r.name.lower()) for r in TurnReason]
+    )
     detail = models.TextField(blank=True)
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
     first_token_at = models.DateTimeField(null=True, blank=True)

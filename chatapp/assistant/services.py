@@ -1,6 +1,7 @@
-"""The turn pipeline on the web side: receive a visitor message, start a run, finish or fail it.
+"""The web side of the bot: receive a visitor message, and the trace the stages write.
 
-The worker side of each stage lives in ``chatapp.assistant.stages``; both record the trace here.
+The turn's life (start, revise, complete, fail) is ``chatapp.assistant.turn``; the worker side of
+each stage lives in ``chatapp.assistant.stages``.
 """
 
 from __future__ import annotations
@@ -8,40 +9,20 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Sequence
 
-from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from chatapp.assistant.models import PipelineRun, PipelineStep
-from chatapp.assistant.selectors import pipeline_run_in_progress, pipeline_run_pending_messages
+from chatapp.assistant.selectors import pipeline_run_in_progress
+from chatapp.assistant.turn import NOTICE_HANDOFF_REQUEST, pipeline_start
 from chatapp.conversations.models import Conversation, Message
-from chatapp.conversations.selectors import conversation_get, conversation_history
-from chatapp.conversations.services import (
-    bot_message_create,
-    conversation_handoff,
-    visitor_message_create,
-)
-from chatapp.core.tasks import (
-    GENERATE_ANSWER,
-    RETRIEVE_CONTEXT,
-    REVIEW_ANSWER,
-    TURN_WATCHDOG,
-    task_signature,
-)
-from chatapp.realtime.broadcast import broadcast_now, broadcast_on_commit
-from chatapp.realtime.events import AnswerDeltaEvent, AnswerDraftEvent, TurnCompletedEvent
+from chatapp.conversations.selectors import conversation_get
+from chatapp.conversations.services import conversation_handoff, visitor_message_create
+from chatapp.realtime.broadcast import broadcast_now
+from chatapp.realtime.events import AnswerDeltaEvent, AnswerDraftEvent
 from chatapp.realtime.groups import conversation_group, conversation_staff_group
-from workers.inference.answerer import quote_for
-from workers.messages import (
-    DraftAnswer,
-    HistoryTurn,
-    RetrievalResult,
-    ReviewVerdict,
-    StageMessage,
-    TurnRequest,
-)
+from workers.messages import StageMessage, TurnReason
 
 logger = logging.getLogger(__name__)
 
@@ -51,22 +32,6 @@ _HUMAN_REQUEST = re.compile(
     r"representative|operator|people|staff)\b|\b(human|real person|live agent|representative|"
     r"operator)\b\s*(please|pls|now)?\s*[.!?]*\s*$",
     re.IGNORECASE,
-)
-
-NOTICE_HANDOFF_REQUEST = (
-    "I'm connecting you with a person from our support team. They'll reply here."
-)
-NOTICE_ESCALATED = (
-    "I'm not confident I can answer that correctly, so I've asked a person from our support "
-    "team to help. They'll reply here."
-)
-NOTICE_PARTLY_UNANSWERED = (
-    "I couldn't find an answer to the rest of your question, so I've asked a person from our "
-    "support team to help with it. They'll reply here."
-)
-NOTICE_FAILED = (
-    "Sorry, something went wrong on our side while answering. A person from our support team "
-    "will pick this up here; your message is saved."
 )
 
 
@@ -97,113 +62,13 @@ def visitor_message_receive(
         if wants_human(text):
             conversation_handoff(
                 conversation=conversation,
-                reason="visitor_request",
+                reason=TurnReason.VISITOR_REQUEST,
                 detail="The visitor asked for a person.",
                 notice=NOTICE_HANDOFF_REQUEST,
             )
         elif not pipeline_run_in_progress(conversation):
             pipeline_start(conversation=conversation, messages=[message])
     return message, created
-
-
-def pipeline_start(
-    *, conversation: Conversation, messages: Sequence[Message]
-) -> PipelineRun | None:
-    """Create a run answering ``messages`` together; on commit, send it down the three stages.
-
-    The stages (retriever → answerer → reviewer) get the texts joined, one per line, as the
-    question, and the conversation's other recent messages as history.
-
-    Args:
-        conversation: Caller must hold its row lock (select_for_update) and have checked that no
-            turn is running in it (``pipeline_run_in_progress``).
-        messages: The visitor messages to answer, oldest first; the last is the run's question.
-
-    Returns:
-        The run, or None when the database refused it: a turn is already running in the
-        conversation, or the question already had one (nothing starts; the messages stay stored).
-    """
-    question = messages[-1]
-    try:
-        with transaction.atomic():
-            run = PipelineRun.objects.create(conversation=conversation, question=question)
-    except IntegrityError:  # a caller without the lock, or with a stale check: keep one turn
-        logger.warning("no run started for message %s in %s", question.pk, conversation.pk)
-        return None
-    request = TurnRequest(
-        run_id=run.pk,
-        conversation_id=str(conversation.pk),
-        message_id=question.pk,
-        question="\n".join(m.text for m in messages),
-        knowledge_base_ids=sorted(conversation.knowledge_bases.values_list("pk", flat=True)),
-        history=[
-            HistoryTurn(role=role, text=text)
-            for role, text in conversation_history(conversation, exclude=[m.pk for m in messages])
-        ],
-    )
-    transaction.on_commit(lambda: _dispatch(request))
-    return run
-
-
-def pipeline_start_pending(*, conversation: Conversation, after: PipelineRun) -> PipelineRun | None:
-    """Start the next turn when a turn ends: it answers what the visitor sent meanwhile, together.
-
-    Nothing starts when the conversation left the bot (the turn handed off, or an agent took
-    over): people answer those messages now.
-
-    Args:
-        conversation: ``after``'s conversation; caller must hold its row lock (select_for_update).
-        after: The run that just ended (no longer running).
-
-    Returns:
-        The new run, or None when nothing was pending or the bot no longer answers.
-    """
-    if conversation.status != Conversation.Status.BOT:
-        return None
-    pending = pipeline_run_pending_messages(after)
-    if not pending:
-        return None
-    return pipeline_start(conversation=conversation, messages=pending)
-
-
-def _dispatch(request: TurnRequest) -> None:
-    from celery import chain
-
-    try:
-        chain(
-            task_signature(RETRIEVE_CONTEXT, request.model_dump(mode="json")),
-            task_signature(GENERATE_ANSWER),
-            task_signature(REVIEW_ANSWER),
-        ).apply_async()
-        task_signature(TURN_WATCHDOG, request.run_id).apply_async(
-            countdown=settings.CHATAPP_TURN_DEADLINE_S
-        )
-    except Exception as exc:  # broker down: the message is stored; hand the turn to people
-        logger.exception("could not dispatch run %s", request.run_id)
-        pipeline_fail(run_id=request.run_id, stage="retrieval", error=f"dispatch failed: {exc}")
-
-
-def revision_dispatch(*, draft: DraftAnswer, critique: str) -> None:
-    """Send a draft back to the answerer with the reviewer's critique (then to review again)."""
-    from celery import chain
-
-    retrieval = RetrievalResult(
-        run_id=draft.run_id,
-        conversation_id=draft.conversation_id,
-        question=draft.question,
-        passages=draft.passages,
-        history=draft.history,
-        parts=draft.parts,
-    )
-    chain(
-        task_signature(
-            GENERATE_ANSWER,
-            retrieval.model_dump(mode="json"),
-            critique=critique,
-            attempt=draft.attempt + 1,
-        ),
-        task_signature(REVIEW_ANSWER),
-    ).apply_async()
 
 
 # --- The trace ---------------------------------------------------------------------------------
@@ -264,168 +129,3 @@ def answer_draft(*, run_id: int, conversation_id: str, text: str, attempt: int) 
         conversation_staff_group(conversation_id),
         AnswerDraftEvent(turn_id=run_id, text=text, attempt=attempt),
     )
-
-
-def _finish_run(run: PipelineRun, *, status: str, verdict: str, reason: str, detail: str) -> None:
-    run.status = status
-    run.verdict = verdict
-    run.reason = reason
-    run.detail = detail
-    run.finished_at = timezone.now()
-    run.save(update_fields=["status", "verdict", "reason", "detail", "finished_at", "answer"])
-
-
-def _outcome(run: PipelineRun, outcome: str) -> None:
-    broadcast_on_commit(
-        conversation_group(run.conversation_id),
-        TurnCompletedEvent(turn_id=run.pk, outcome=outcome),
-    )
-
-
-def _citations(draft: DraftAnswer, verdict: ReviewVerdict) -> list[dict[str, object]]:
-    """The draft's citations, plus any passage the reviewer found a claim resting on."""
-    by_ref = {p.ref: p for p in draft.passages}
-    cited = {c.ref for c in draft.citations}
-    found = [
-        ref
-        for claim in verdict.claims
-        if claim.released  # a refused sentence never reached the visitor: nothing to cite
-        for ref in claim.refs
-        if ref in by_ref and ref not in cited
-    ]
-    extra = [
-        {
-            "ref": ref,
-            "document_id": by_ref[ref].document_id,
-            "chunk_id": by_ref[ref].chunk_id,
-            "title": by_ref[ref].title,
-            "quote": quote_for(by_ref[ref].text, draft.released if draft.gated else draft.text),
-        }
-        for ref in dict.fromkeys(found)
-    ]
-    return [
-        {
-            "document_id": c["document_id"],
-            "chunk_id": c["chunk_id"],
-            "title": c["title"],
-            "quote": c["quote"],
-            "source_url": by_ref[c["ref"]].source_url if c["ref"] in by_ref else "",
-        }
-        for c in [c.model_dump() for c in draft.citations] + extra
-    ]
-
-
-@transaction.atomic
-def pipeline_complete(*, draft: DraftAnswer, verdict: ReviewVerdict) -> PipelineRun:
-    """Act on the reviewer's final verdict: post the answer, or hand off with the reason."""
-    run = PipelineRun.objects.select_for_update().get(pk=draft.run_id)
-    if run.status != PipelineRun.Status.RUNNING:
-        return run  # already failed by the watchdog, or finished by a redelivered task
-    conversation = Conversation.objects.select_for_update().get(pk=run.conversation_id)
-    if conversation.status != Conversation.Status.BOT:
-        _finish_run(
-            run,
-            status=PipelineRun.Status.SUPERSEDED,
-            verdict=verdict.verdict,
-            reason="agent_took_over",
-            detail="",
-        )
-        _outcome(run, "superseded")
-        pipeline_start_pending(conversation=conversation, after=run)
-        return run
-    text = draft.released if draft.gated else draft.text
-    if verdict.verdict == "approved":
-        review: dict[str, object] = {
-            "verdict": "revised" if draft.attempt > 0 else "approved",
-            "confidence": round(verdict.confidence, 3),
-        }
-        if draft.clarifying:  # a question back, not a checked answer: no review badge
-            review = {}
-        run.answer = bot_message_create(
-            conversation=conversation,
-            text=text,
-            citations=_citations(draft, verdict),
-            review=review,
-            turn_id=run.pk,
-        )
-        _finish_run(
-            run,
-            status=PipelineRun.Status.COMPLETED,
-            verdict=str(review.get("verdict", "approved")),
-            reason=verdict.reason,
-            detail="",
-        )
-        if draft.unanswered:  # answered what the knowledge covers; people take the rest
-            conversation_handoff(
-                conversation=conversation,
-                reason="partly_unanswered",
-                detail="Nothing relevant was found for: " + " | ".join(draft.unanswered),
-                notice=NOTICE_PARTLY_UNANSWERED,
-            )
-        _outcome(run, "answered")
-        pipeline_start_pending(conversation=conversation, after=run)
-        return run
-    if draft.gated and any(c.claim and c.released for c in draft.checks):
-        # The visitor already saw these approved sentences: the transcript keeps them, marked
-        # as cut short, before the hand-off notice.
-        run.answer = bot_message_create(
-            conversation=conversation,
-            text=text,
-            citations=_citations(draft, verdict),
-            review={"verdict": "escalated", "confidence": round(verdict.confidence, 3)},
-            turn_id=run.pk,
-        )
-    conversation_handoff(
-        conversation=conversation,
-        reason=verdict.reason or "escalated",
-        detail=verdict.critique or verdict.reason,
-        notice=NOTICE_ESCALATED,
-    )
-    _finish_run(
-        run,
-        status=PipelineRun.Status.ESCALATED,
-        verdict="escalated",
-        reason=verdict.reason,
-        detail=verdict.critique,
-    )
-    _outcome(run, "escalated")
-    pipeline_start_pending(conversation=conversation, after=run)
-    return run
-
-
-@transaction.atomic
-def pipeline_fail(*, run_id: int, stage: str, error: str) -> PipelineRun | None:
-    """End a run whose stage failed or timed out: trace it, tell the visitor, hand off to people."""
-    run = PipelineRun.objects.select_for_update().filter(pk=run_id).first()
-    if run is None or run.status != PipelineRun.Status.RUNNING:
-        return run
-    now = timezone.now()
-    PipelineStep.objects.filter(run=run, status=PipelineStep.Status.RUNNING).update(
-        status=PipelineStep.Status.FAILED, error=error[:2000], finished_at=now
-    )
-    if not PipelineStep.objects.filter(run=run, stage=stage).exists():
-        PipelineStep.objects.create(
-            run=run,
-            stage=stage,
-            status=PipelineStep.Status.FAILED,
-            error=error[:2000],
-            finished_at=now,
-        )
-    conversation = Conversation.objects.select_for_update().get(pk=run.conversation_id)
-    if conversation.status == Conversation.Status.BOT:
-        conversation_handoff(
-            conversation=conversation,
-            reason="pipeline_failed",
-            detail=f"The {stage} stage failed: {error[:300]}",
-            notice=NOTICE_FAILED,
-        )
-    _finish_run(
-        run,
-        status=PipelineRun.Status.FAILED,
-        verdict="",
-        reason="pipeline_failed",
-        detail=f"{stage}: {error[:1000]}",
-    )
-    _outcome(run, "failed")
-    pipeline_start_pending(conversation=conversation, after=run)
-    return run

@@ -39,7 +39,7 @@ class StageTask(Task):  # type: ignore[type-arg]  # celery-types generic params 
         einfo: Any,
     ) -> None:
         """Record the failure in the trace and hand the conversation to people."""
-        from chatapp.assistant.services import pipeline_fail
+        from chatapp.assistant.turn import pipeline_fail
 
         run_id = _run_id(args, kwargs)
         logger.error("stage %s failed for run %s: %r", self.stage, run_id, exc)

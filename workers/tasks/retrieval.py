@@ -36,7 +36,7 @@ def index_document(document_id: int) -> str:
 @shared_task(acks_late=True)
 def turn_watchdog(run_id: int) -> None:
     """End a turn still running past its deadline (a dead worker, a lost message)."""
-    from chatapp.assistant.services import pipeline_fail
+    from chatapp.assistant.turn import pipeline_fail
 
     run = pipeline_fail(run_id=run_id, stage="deadline", error="the turn took too long")
     if run is not None:

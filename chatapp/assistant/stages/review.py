@@ -7,13 +7,9 @@ from typing import Any
 from django.conf import settings
 
 from chatapp.assistant.selectors import pipeline_step_output
-from chatapp.assistant.services import (
-    pipeline_complete,
-    revision_dispatch,
-    step_begin,
-    step_finish,
-)
+from chatapp.assistant.services import step_begin, step_finish
 from chatapp.assistant.stages.common import WORKER, model_passages
+from chatapp.assistant.turn import pipeline_complete, revision_dispatch
 from workers.inference.base import Generator
 from workers.inference.gate import critique_for
 from workers.inference.reviewer import review_answer

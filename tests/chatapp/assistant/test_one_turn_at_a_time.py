@@ -12,12 +12,8 @@ from django.db import IntegrityError, connection, transaction
 
 from chatapp.assistant.models import PipelineRun
 from chatapp.assistant.selectors import pipeline_run_in_progress, pipeline_run_pending_messages
-from chatapp.assistant.services import (
-    pipeline_complete,
-    pipeline_fail,
-    pipeline_start,
-    visitor_message_receive,
-)
+from chatapp.assistant.services import visitor_message_receive
+from chatapp.assistant.turn import pipeline_complete, pipeline_fail, pipeline_start
 from chatapp.conversations.models import Conversation, Message
 from chatapp.conversations.services import conversation_assign
 from tests.factories.accounts import AgentFactory

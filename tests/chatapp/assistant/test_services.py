@@ -5,13 +5,12 @@ import uuid
 import pytest
 
 from chatapp.assistant.models import PipelineRun, PipelineStep
-from chatapp.assistant.services import (
+from chatapp.assistant.services import visitor_message_receive, wants_human
+from chatapp.assistant.turn import (
     NOTICE_FAILED,
     NOTICE_HANDOFF_REQUEST,
     pipeline_complete,
     pipeline_fail,
-    visitor_message_receive,
-    wants_human,
 )
 from chatapp.conversations.models import Conversation, Message
 from tests.factories.accounts import AgentFactory

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chatapp.assistant.models import PipelineRun
-from chatapp.assistant.services import NOTICE_FAILED, visitor_message_receive
+from chatapp.assistant.services import visitor_message_receive
+from chatapp.assistant.turn import NOTICE_FAILED
 from chatapp.conversations.models import Conversation, Message
 from tests.factories.conversations import make_conversation
 from workers.tasks.answering import generate_answer

@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from chatapp.assistant.models import PipelineRun, PipelineStep
 from chatapp.assistant.selectors import pipeline_run_in_progress
-from chatapp.assistant.turn import NOTICE_HANDOFF_REQUEST, pipeline_start
+from chatapp.assistant.turn import NOTICE_HANDOFF_REQUEST, pipeline_fail, pipeline_start
 from chatapp.conversations.models import Conversation, Message
 from chatapp.conversations.selectors import conversation_get
 from chatapp.conversations.services import conversation_handoff, visitor_message_create
@@ -25,6 +27,10 @@ from chatapp.realtime.groups import conversation_group, conversation_staff_group
 from workers.messages import StageMessage, TurnReason
 
 logger = logging.getLogger(__name__)
+
+# The watchdog normally ends a turn at its deadline; past this much more, it was lost too.
+STALE_GRACE_S = 60
+ERR_STALE_TURN = "the turn outlived its deadline: its worker and its watchdog were lost"
 
 # "talk to a person", "speak with a human agent", "real person please", "representative"...
 _HUMAN_REQUEST = re.compile(
@@ -68,7 +74,25 @@ def visitor_message_receive(
             )
         elif not pipeline_run_in_progress(conversation):
             pipeline_start(conversation=conversation, messages=[message])
+            return message, created
+    _end_stale_turns(conversation_id=str(conversation.pk))
     return message, created
+
+
+def _end_stale_turns(*, conversation_id: str) -> None:
+    """End a turn still running long past its deadline (its chain and watchdog were both lost).
+
+    Without this, one lost turn would keep every later message of the conversation waiting for
+    a turn that never ends. Run after the message is stored, in its own transaction, so the
+    locks are taken in the order every turn end takes them (run, then conversation).
+    """
+    limit = timezone.now() - timedelta(seconds=settings.CHATAPP_TURN_DEADLINE_S + STALE_GRACE_S)
+    stale = PipelineRun.objects.filter(
+        conversation_id=conversation_id, status=PipelineRun.Status.RUNNING, started_at__lt=limit
+    ).values_list("pk", flat=True)
+    for run_id in list(stale):
+        logger.warning("ending run %s: it outlived its deadline", run_id)
+        pipeline_fail(run_id=run_id, stage="deadline", error=ERR_STALE_TURN)
 
 
 # --- The trace ---------------------------------------------------------------------------------

@@ -417,3 +417,39 @@ def test_the_migration_keeps_the_newest_of_concurrent_running_runs(migrator):
         (runs[0].pk, "superseded", "concurrent_turn"),
         (runs[1].pk, "running", ""),
     ]
+
+
+def test_a_turn_lost_past_its_deadline_is_ended_by_the_next_message(
+    dispatched, broadcasts, committed
+):
+    # given: a turn whose chain and watchdog were both lost, long ago
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from chatapp.assistant.services import STALE_GRACE_S
+
+    with committed():
+        conversation, _ = make_conversation()
+        visitor_message_receive(
+            conversation_id=str(conversation.pk), text="first?", client_msg_id=None
+        )
+    long_ago = timezone.now() - timedelta(
+        seconds=settings.CHATAPP_TURN_DEADLINE_S + STALE_GRACE_S + 1
+    )
+    PipelineRun.objects.update(started_at=long_ago)
+
+    # when
+    with committed():
+        message, created = visitor_message_receive(
+            conversation_id=str(conversation.pk), text="hello again?", client_msg_id=None
+        )
+
+    # then: the message is kept, the lost turn ended, people take over
+    assert created
+    run = PipelineRun.objects.get()
+    assert (run.status, run.reason) == ("failed", "pipeline_failed")
+    conversation.refresh_from_db()
+    assert conversation.status == "waiting"
+    assert Message.objects.filter(pk=message.pk).exists()

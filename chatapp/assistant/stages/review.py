@@ -13,7 +13,7 @@ from chatapp.assistant.turn import pipeline_complete, revision_dispatch
 from workers.inference.base import Generator
 from workers.inference.gate import critique_for
 from workers.inference.reviewer import review_answer
-from workers.messages import ClaimReview, DraftAnswer, ReviewVerdict
+from workers.messages import ClaimReview, DraftAnswer, ReviewVerdict, TurnReason, Verdict
 
 
 def _unchanged_rewrite(draft: DraftAnswer) -> ReviewVerdict | None:
@@ -33,58 +33,68 @@ def _unchanged_rewrite(draft: DraftAnswer) -> ReviewVerdict | None:
         {
             **rejected,
             "attempt": draft.attempt,
-            "verdict": "escalated",
-            "reason": "unsupported_answer",
+            "verdict": Verdict.ESCALATED,
+            "reason": TurnReason.UNSUPPORTED_ANSWER,
         }
     )
 
 
 def _decide(draft: DraftAnswer, generator: Generator) -> ReviewVerdict:
+    """The reviewer's verdict: fixed by what the draft is, from the gate, or a full review."""
     common = {
         "run_id": draft.run_id,
         "conversation_id": draft.conversation_id,
         "attempt": draft.attempt,
         "model": generator.name,
     }
+    fixed = _fixed_verdict(draft, common)
+    if fixed is not None:
+        return fixed
+    if draft.gated:
+        return _gated_verdict(draft, common)
+    return _full_review(draft, generator, common)
+
+
+def _escalate(common: dict[str, Any], reason: TurnReason, critique: str = "") -> ReviewVerdict:
+    return ReviewVerdict(
+        **common, verdict=Verdict.ESCALATED, confidence=0.0, reason=reason, critique=critique
+    )
+
+
+def _fixed_verdict(draft: DraftAnswer, common: dict[str, Any]) -> ReviewVerdict | None:
+    """Verdicts that need no reading of the text: skipped, repeated, curated, clarifying, empty."""
     if draft.skipped == "nothing_relevant":
-        return ReviewVerdict(
-            **common,
-            verdict="escalated",
-            confidence=0.0,
-            reason="no_relevant_passages",
-            critique="The knowledge bases hold nothing relevant to the question.",
+        return _escalate(
+            common,
+            TurnReason.NO_RELEVANT_PASSAGES,
+            "The knowledge bases hold nothing relevant to the question.",
         )
     if draft.skipped == "superseded":
-        return ReviewVerdict(
-            **common,
-            verdict="escalated",
-            confidence=0.0,
-            reason="agent_took_over",
-        )
+        return _escalate(common, TurnReason.AGENT_TOOK_OVER)
     unchanged = _unchanged_rewrite(draft)
     if unchanged is not None:
         return unchanged
     if draft.curated is not None:  # written and approved by an admin; nothing to check
         return ReviewVerdict(
             **common,
-            verdict="approved",
+            verdict=Verdict.APPROVED,
             confidence=min(1.0, draft.curated.similarity),
-            reason="curated_answer",
+            reason=TurnReason.CURATED_ANSWER,
         )
     if draft.clarifying:  # a question back naming document titles: it states nothing
         return ReviewVerdict(
-            **common, verdict="approved", confidence=1.0, reason="clarifying_question"
+            **common,
+            verdict=Verdict.APPROVED,
+            confidence=1.0,
+            reason=TurnReason.CLARIFYING_QUESTION,
         )
     if not draft.text:
-        return ReviewVerdict(
-            **common,
-            verdict="escalated",
-            confidence=0.0,
-            reason="empty_answer",
-            critique="The answerer wrote nothing.",
-        )
-    if draft.gated:
-        return _gated_verdict(draft, common)
+        return _escalate(common, TurnReason.EMPTY_ANSWER, "The answerer wrote nothing.")
+    return None
+
+
+def _full_review(draft: DraftAnswer, generator: Generator, common: dict[str, Any]) -> ReviewVerdict:
+    """Review a whole draft written without the gate (all its claims judged in one batch)."""
     outcome = review_answer(
         generator,
         draft.question,
@@ -104,11 +114,11 @@ def _decide(draft: DraftAnswer, generator: Generator) -> ReviewVerdict:
     ]
     confidence = max(0.0, min(1.0, outcome.confidence))
     if confidence >= settings.CHATAPP_REVIEW_THRESHOLD and not outcome.unsupported:
-        verdict, reason = "approved", ""
+        verdict, reason = Verdict.APPROVED, TurnReason.NONE
     elif draft.attempt < settings.CHATAPP_MAX_REVISIONS:
-        verdict, reason = "revise", "unsupported_claims"
+        verdict, reason = Verdict.REVISE, TurnReason.UNSUPPORTED_CLAIMS
     else:
-        verdict, reason = "escalated", "unsupported_answer"
+        verdict, reason = Verdict.ESCALATED, TurnReason.UNSUPPORTED_ANSWER
     return ReviewVerdict(
         **common,
         verdict=verdict,
@@ -132,11 +142,11 @@ def _gated_verdict(draft: DraftAnswer, common: dict[str, Any]) -> ReviewVerdict:
     shared = {**common, "confidence": confidence, "claims": draft.checks}
     if blocked is None:
         if claims:
-            return ReviewVerdict(**shared, verdict="approved")
+            return ReviewVerdict(**shared, verdict=Verdict.APPROVED)
         return ReviewVerdict(
             **shared,
-            verdict="escalated",
-            reason="no_claims",
+            verdict=Verdict.ESCALATED,
+            reason=TurnReason.NO_CLAIMS,
             critique="The answer said nothing the passages could support.",
         )
     critique = critique_for(
@@ -144,15 +154,24 @@ def _gated_verdict(draft: DraftAnswer, common: dict[str, Any]) -> ReviewVerdict:
     )
     if blocked.policy:
         return ReviewVerdict(
-            **shared, verdict="escalated", reason="policy_violation", critique=critique
+            **shared,
+            verdict=Verdict.ESCALATED,
+            reason=TurnReason.POLICY_VIOLATION,
+            critique=critique,
         )
     shown = any(c.claim and c.released for c in draft.checks)
     if not shown and draft.attempt < settings.CHATAPP_MAX_REVISIONS:
         return ReviewVerdict(
-            **shared, verdict="revise", reason="unsupported_claims", critique=critique
+            **shared,
+            verdict=Verdict.REVISE,
+            reason=TurnReason.UNSUPPORTED_CLAIMS,
+            critique=critique,
         )
     return ReviewVerdict(
-        **shared, verdict="escalated", reason="unsupported_answer", critique=critique
+        **shared,
+        verdict=Verdict.ESCALATED,
+        reason=TurnReason.UNSUPPORTED_ANSWER,
+        critique=critique,
     )
 
 
@@ -171,7 +190,7 @@ def review_run(draft: DraftAnswer, *, generator: Generator) -> ReviewVerdict:
     )
     if pending:
         step_finish(step=step, output=verdict)
-    if verdict.verdict == "revise":
+    if verdict.verdict == Verdict.REVISE:
         revision_dispatch(draft=draft, critique=verdict.critique)
     else:
         pipeline_complete(draft=draft, verdict=verdict)

@@ -253,3 +253,42 @@ def test_a_part_without_passages_is_handed_to_people_after_the_answer(
     assert run.status == "completed"
     assert run.conversation.status == "waiting"
     assert run.conversation.handoff_reason == "partly_unanswered"
+
+
+@pytest.mark.parametrize(
+    ("update", "expected"),
+    [
+        ({"skipped": "nothing_relevant"}, ("escalated", "no_relevant_passages", 0.0)),
+        ({"skipped": "superseded"}, ("escalated", "agent_took_over", 0.0)),
+        (
+            {
+                "curated": {"id": 1, "question": "q", "answer": "a", "similarity": 0.9},
+                "text": "a",
+            },
+            ("approved", "curated_answer", 0.9),
+        ),
+        ({"clarifying": True, "text": "A or B?"}, ("approved", "clarifying_question", 1.0)),
+        ({"text": ""}, ("escalated", "empty_answer", 0.0)),
+        ({"text": "Refunds take 5 days."}, None),  # to be read: gated or fully reviewed
+    ],
+    ids=["nothing-relevant", "superseded", "curated", "clarifying", "empty", "needs-reading"],
+)
+def test_verdicts_fixed_by_what_the_draft_is(update, expected):
+    # given
+    from chatapp.assistant.stages.review import _fixed_verdict
+    from workers.messages import CuratedAnswerRef
+
+    if "curated" in update:
+        update = {**update, "curated": CuratedAnswerRef(**update["curated"])}
+    draft = _draft([]).model_copy(update={"attempt": 0, **update})
+    common = {"run_id": 1, "conversation_id": "c", "attempt": 0, "model": "m"}
+
+    # when
+    verdict = _fixed_verdict(draft, common)
+
+    # then
+    if expected is None:
+        assert verdict is None
+    else:
+        assert verdict is not None
+        assert (verdict.verdict, verdict.reason, verdict.confidence) == expected

@@ -65,7 +65,7 @@ def _worker_commands() -> list[tuple[str, list[str], dict[str, str]]]:
 def _choose_engines() -> None:
     """Measures the fastest engine for each local LLM, unless stored for this machine kind.
 
-    See ``workers.inference.engines``; the workers read the stored choice.
+    See ``workers.inference.engine_check``; the workers read the stored choice.
     """
     from django.conf import settings
 
@@ -76,7 +76,7 @@ def _choose_engines() -> None:
         if spec.startswith("openai:"):
             continue
         _say(f"engine check for {Path(spec).name} (about a minute, once per machine kind)…")
-        command = [sys.executable, "-m", "workers.inference.engines", "--model", spec]
+        command = [sys.executable, "-m", "workers.inference.engine_check", "--model", spec]
         if settings.CHATAPP_DEVICE:
             command += ["--device", settings.CHATAPP_DEVICE]
         # A child process: the gigabytes the check loads are returned before the workers start.

@@ -1,26 +1,22 @@
 """Which engine runs a local LLM (torch fp32, torch bf16, CTranslate2 int8), chosen by measurement.
 
 ``CHATAPP_LLM_ENGINE`` = ``auto`` (default) | ``torch`` | ``ct2``. With ``auto`` the engine is
-the one measured fastest on this machine kind (stored in ``var/models/engine-choice.json`` by
-``python -m workers.inference.engines``, which ``make run`` calls), else a cheap rule: CTranslate2
-on CPU when its folder exists, torch bf16 on CUDA. A stored choice is keyed by model and machine
-signature, so a copy of var/ on another CPU kind is re-measured, not trusted.
+the one measured fastest on this machine kind, stored in ``var/models/engine-choice.json`` by
+``workers.inference.engine_check`` (``make run`` runs it); else a cheap rule: CTranslate2 on CPU
+when its folder exists, torch (bf16) on CUDA. A stored choice is keyed by model, device and
+machine signature, so a copy of var/ on another CPU kind is re-measured, not trusted.
 """
 
 from __future__ import annotations
 
-import argparse
-import gc
 import json
 import logging
-import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-from workers.inference.base import GenerationTiming, Generator, ModelError, pick_device
+from workers.inference.base import Generator, ModelError
 from workers.inference.convert_ct2 import ct2_folder_for
 
 __all__ = [
@@ -31,10 +27,11 @@ __all__ = [
     "EngineSpec",
     "build_engine",
     "candidates",
+    "machine_facts",
     "machine_key",
-    "measure_and_choose",
     "pick_fastest",
     "resolve_engine",
+    "save_choice",
     "stored_choice",
 ]
 
@@ -46,10 +43,6 @@ CHOICE_FILE = "engine-choice.json"
 # A typical support turn: ~600 prompt tokens (4 passages + question) and an ~80-token answer.
 TYPICAL_PROMPT_TOKENS = 600
 TYPICAL_NEW_TOKENS = 80
-# The check itself: long enough to reach steady speed, short enough for start-up (~1 min on
-# 2 cores for Qwen-1.5B over three engines, most of it torch fp32).
-CHECK_PROMPT_TOKENS = 200
-CHECK_NEW_TOKENS = 16
 
 ERR_SETTING = ENGINE_ENV + "={value!r} is not one of auto, torch, ct2"
 ERR_NO_CT2_FOLDER = (
@@ -57,7 +50,6 @@ ERR_NO_CT2_FOLDER = (
 )
 
 Backend = Literal["torch", "ct2"]
-ProgressFn = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -135,24 +127,16 @@ class EngineChoice:
     when: str = ""
 
 
-class Timeable(Protocol):
-    """A generator that can time a fixed-length generation (both local backends can)."""
-
-    def count_tokens(self, messages: list[dict[str, str]]) -> int: ...
-
-    def time_generation(
-        self, messages: list[dict[str, str]], *, new_tokens: int
-    ) -> GenerationTiming: ...
-
-
-def _machine(device: str) -> dict[str, Any]:
+def machine_facts(device: str) -> dict[str, Any]:
+    """The CPU facts (with their signature) and, on CUDA, the GPU name: what figures depend on."""
     from workers.inference.hardware import cpu_info
 
     facts = cpu_info().as_dict()
     if device.startswith("cuda"):
         import torch
 
-        facts["gpu"] = torch.cuda.get_device_name(0)
+        if torch.cuda.is_available():  # the GPU decides CUDA figures; its name keys them
+            facts["gpu"] = torch.cuda.get_device_name(0)
     return facts
 
 
@@ -162,7 +146,7 @@ def machine_key(model: str, device: str, machine: dict[str, Any]) -> str:
     Args:
         model: The model folder's name.
         device: ``"cpu"`` or ``"cuda"``.
-        machine: ``_machine(device)``: CPU facts with their ``signature``, maybe a GPU name.
+        machine: ``machine_facts(device)``: CPU facts with their ``signature``, maybe a GPU name.
 
     Returns:
         ``"<model>@<device>:<cpu signature>[:<gpu>]"``.
@@ -239,7 +223,7 @@ def stored_choice(folder: Path, device: str) -> EngineChoice | None:
     Returns:
         The choice, or None when none matches this model, device and machine signature.
     """
-    key = machine_key(folder.name, device, _machine(device))
+    key = machine_key(folder.name, device, machine_facts(device))
     entry = _load_choices(folder.parent).get(key)
     if not isinstance(entry, dict):
         return None
@@ -250,7 +234,7 @@ def stored_choice(folder: Path, device: str) -> EngineChoice | None:
         return None
 
 
-def _save_choice(folder: Path, device: str, choice: EngineChoice) -> None:
+def save_choice(folder: Path, device: str, choice: EngineChoice) -> None:
     path = folder.parent / CHOICE_FILE
     choices = _load_choices(folder.parent)
     choices[machine_key(folder.name, device, choice.machine)] = asdict(choice)
@@ -279,103 +263,6 @@ def build_engine(spec: EngineSpec, device: str) -> Generator:
     from workers.inference.generator_local import LocalGenerator
 
     return LocalGenerator(spec.folder, device=device, dtype=spec.dtype)
-
-
-def _check_chat(generator: Timeable, prompt_tokens: int) -> list[dict[str, str]]:
-    """A support-style chat of about ``prompt_tokens`` tokens (grown until long enough)."""
-    sentence = (
-        "Orders placed before 2 pm ship the same business day; standard delivery takes three "
-        "to five days and express delivery one to two days. "
-    )
-    passage = sentence
-    chat: list[dict[str, str]] = []
-    for _ in range(64):  # bounded: each round adds ~30 tokens
-        chat = [
-            {"role": "system", "content": "Answer from the passage. Cite it as [1]."},
-            {"role": "user", "content": f"[1] {passage}\n\nQuestion: how long does delivery take?"},
-        ]
-        if generator.count_tokens(chat) >= prompt_tokens:
-            break
-        passage += sentence
-    return chat
-
-
-def measure_engine(
-    spec: EngineSpec,
-    device: str,
-    *,
-    prompt_tokens: int = CHECK_PROMPT_TOKENS,
-    new_tokens: int = CHECK_NEW_TOKENS,
-) -> EngineMeasurement:
-    """Loads an engine, warms it up, then times one prefill and ``new_tokens`` decoded tokens.
-
-    Args:
-        spec: The engine.
-        device: ``"cpu"`` or ``"cuda"``.
-        prompt_tokens: Approximate prompt length.
-        new_tokens: Tokens to generate.
-
-    Returns:
-        The figures.
-
-    Raises:
-        ModelError: The engine fails to load.
-    """
-    started = time.perf_counter()
-    generator: Any = build_engine(spec, device)
-    load_s = time.perf_counter() - started
-    # Warm-up: the first call pays for kernel selection and memory allocation, not the engine.
-    generator.time_generation([{"role": "user", "content": "Hi"}], new_tokens=2)
-    timing = generator.time_generation(_check_chat(generator, prompt_tokens), new_tokens=new_tokens)
-    del generator
-    gc.collect()  # the next engine must not share memory with this one
-    return EngineMeasurement(spec.name, load_s, **asdict(timing))
-
-
-def measure_and_choose(
-    folder: Path, device: str, *, progress: ProgressFn | None = None
-) -> EngineChoice:
-    """Measures every candidate engine for a model, stores and returns the fastest.
-
-    Args:
-        folder: The transformers model folder.
-        device: ``"cpu"`` or ``"cuda"``.
-        progress: Receives one line per step.
-
-    Returns:
-        The choice (also written to ``<models dir>/engine-choice.json``).
-
-    Raises:
-        ModelError: No engine could be loaded.
-    """
-    say: ProgressFn = progress or (lambda line: None)
-    measured: list[EngineMeasurement] = []
-    for spec in candidates(folder, device):
-        say(f"checking {spec.name} on {folder.name}: load, {CHECK_PROMPT_TOKENS}-token prefill…")
-        try:
-            entry = measure_engine(spec, device)
-        except ModelError as error:
-            say(f"  {spec.name} skipped: {error}")
-            continue
-        measured.append(entry)
-        say(
-            f"  {spec.name}: load {entry.load_s:.1f} s, prefill {entry.prefill_tok_s:.0f} tok/s, "
-            f"decode {entry.decode_tok_s:.1f} tok/s, typical turn ~{entry.turn_s():.1f} s"
-        )
-    if not measured:
-        raise ModelError(f"no engine could load {folder}: run `make models`")
-    engine, reason = pick_fastest(measured)
-    choice = EngineChoice(
-        model=folder.name,
-        engine=engine,
-        reason=reason,
-        machine=_machine(device),
-        measured=measured,
-        when=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    )
-    _save_choice(folder, device, choice)
-    logger.info("engine %s chosen for %s because %s", engine, folder.name, reason)
-    return choice
 
 
 def _named(name: str, folder: Path) -> EngineSpec:
@@ -416,35 +303,3 @@ def resolve_engine(folder: Path, device: str, setting: str = "auto") -> tuple[En
     if device == "cpu" and (ct2_folder_for(folder) / "model.bin").is_file():
         return _named("ct2", folder), "not measured here yet; CTranslate2 on CPU"
     return _named("torch", folder), "not measured here yet; torch (dtype by device)"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m workers.inference.engines --model <folder> [--force]``: check and store."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--model", type=Path, required=True, help="transformers model folder")
-    parser.add_argument("--device", default="", help="cpu or cuda (default: cuda if available)")
-    parser.add_argument("--force", action="store_true", help="measure even if a choice is stored")
-    args = parser.parse_args(argv)
-    device = args.device or pick_device()
-
-    def say(line: str) -> None:
-        print(f"[engines] {line}", file=sys.stderr, flush=True)
-
-    from workers.inference.hardware import cpu_info
-
-    say(f"cpu: {cpu_info().describe()}")
-    choice = None if args.force else stored_choice(args.model, device)
-    if choice is not None:
-        say(f"stored choice for this machine kind ({choice.when}), not re-measured")
-    else:
-        try:
-            choice = measure_and_choose(args.model, device, progress=say)
-        except ModelError as error:
-            say(f"error: {error}")
-            return 1
-    say(f"engine {choice.engine} chosen for {choice.model} because {choice.reason}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

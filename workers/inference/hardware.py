@@ -73,8 +73,8 @@ class CpuInfo:
         )
 
     def as_dict(self) -> dict[str, object]:
-        """The fields as a JSON-ready dict, plus the signature."""
-        return {**asdict(self), "signature": self.signature()}
+        """The fields as a JSON-ready dict (flags as a list, as JSON reads back) + signature."""
+        return {**asdict(self), "flags": list(self.flags), "signature": self.signature()}
 
 
 def _cpuinfo_fields(text: str) -> tuple[str, set[str]]:

@@ -14,9 +14,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from typing_extensions import override
 
+from workers.inference import hardware
 from workers.inference.base import ModelError, pick_device
 from workers.inference.engines import EngineSpec, resolve_engine, stored_choice
-from workers.inference.hardware import cpu_info
 from workers.inference.prepare import verify
 from workers.inference.registry import resolve_embedder_spec
 
@@ -66,7 +66,7 @@ class Command(BaseCommand):
         lines = [
             f"llm {folder.name} on {device}: engine {engine.name}, dtype {_dtype(engine, device)}",
             f"  why: {why}",
-            f"  cpu: {cpu_info().describe()}",
+            f"  cpu: {hardware.cpu_info().describe()}",
         ]
         choice = stored_choice(folder, device)
         if choice is None:

@@ -77,6 +77,7 @@ def _choose_engines() -> None:
             continue
         _say(f"engine check for {Path(spec).name} (about a minute, once per machine kind)…")
         command = [sys.executable, "-m", "workers.inference.engine_check", "--model", spec]
+        command += ["--threads", str(settings.CHATAPP_TORCH_THREADS)]
         if settings.CHATAPP_DEVICE:
             command += ["--device", settings.CHATAPP_DEVICE]
         # A child process: the gigabytes the check loads are returned before the workers start.

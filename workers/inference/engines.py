@@ -129,14 +129,15 @@ class EngineChoice:
 
 def machine_facts(device: str) -> dict[str, Any]:
     """The CPU facts (with their signature) and, on CUDA, the GPU name: what figures depend on."""
+    import torch
+
     from workers.inference.hardware import cpu_info
 
-    facts = cpu_info().as_dict()
-    if device.startswith("cuda"):
-        import torch
-
-        if torch.cuda.is_available():  # the GPU decides CUDA figures; its name keys them
-            facts["gpu"] = torch.cuda.get_device_name(0)
+    # Not part of the key (the CPU kind is), but the figures depend on it: see engine_check.
+    facts = {**cpu_info().as_dict(), "threads": torch.get_num_threads()}
+    # The GPU decides CUDA figures, so its name is part of the key.
+    if device.startswith("cuda") and torch.cuda.is_available():
+        facts["gpu"] = torch.cuda.get_device_name(0)
     return facts
 
 

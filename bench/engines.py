@@ -26,6 +26,8 @@ PAGES_DIR = REPO_ROOT / "chatapp" / "knowledge" / "demo" / "pages"
 MODELS_DIR = Path(os.environ.get("CHATAPP_MODELS_DIR", REPO_ROOT / "var" / "models"))
 DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct"
 QUICK_MODEL = "smollm2-135m-instruct"
+# CHATAPP_TORCH_THREADS=1 measures as a worker on a shared box runs (results: engines-threads1).
+THREADS = int(os.environ.get("CHATAPP_TORCH_THREADS") or 0)
 PROMPT_SIZES = (200, 400, 850)
 DECODE_TOKENS = 32
 QUESTION = "How do I track my order, and how long does delivery take?"
@@ -98,7 +100,12 @@ def judge_messages() -> list[list[dict[str, str]]]:
 
 def measure_one(engine: str, folder: Path) -> dict[str, Any]:
     """Runs in the child process: every figure for one engine."""
+    import torch
+
     from workers.inference.engines import build_engine, candidates
+
+    if THREADS > 0:  # as the workers run with CHATAPP_TORCH_THREADS; CTranslate2 follows it
+        torch.set_num_threads(THREADS)
 
     spec = next(s for s in candidates(folder, "cpu", force_bf16=True) if s.name == engine)
     started = time.perf_counter()
@@ -157,6 +164,7 @@ def run(quick: bool = False) -> None:
 
     folder = MODELS_DIR / (QUICK_MODEL if quick else DEFAULT_MODEL)
     cpu = _cpu_header()
+    load_before = os.getloadavg()[0]
     rows = []
     for spec in candidates(folder, "cpu", force_bf16=True):
         print(f"* {spec.name} on {folder.name}", file=sys.stderr, flush=True)
@@ -205,9 +213,11 @@ def run(quick: bool = False) -> None:
         )
         + ". Judge prompts: "
         + ", ".join(str(t) for t in (rows[0]["judge_tokens"] if rows else []))
-        + " tokens. One run each; timings vary about ±25% on shared machines.",
+        + f" tokens. torch threads: {THREADS or 'default (one per core)'}; load average "
+        f"(1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work on the "
+        "machine). One run each; timings vary about ±25% on shared machines.",
     )
-    name = "engines-quick" if quick else "engines"
+    name = ("engines-quick" if quick else "engines") + (f"-threads{THREADS}" if THREADS else "")
     write_results(name, {"cpu": cpu, "model": folder.name, "engines": rows}, [table])
 
 

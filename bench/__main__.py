@@ -1,4 +1,4 @@
-"""``python -m bench [retrieval|latency|indexing|all] [--quick]``: run benchmarks, print tables."""
+"""``python -m bench [retrieval|latency|indexing|engines|all] [--quick]``: run, print tables."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("retrieval", "latency", "indexing", "answers", "turns")
+BENCHMARKS = ("retrieval", "latency", "indexing", "engines", "answers", "turns")
 
 
 def main(argv: list[str] | None = None) -> int:

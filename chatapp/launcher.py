@@ -62,6 +62,29 @@ def _worker_commands() -> list[tuple[str, list[str], dict[str, str]]]:
     return commands
 
 
+def _choose_engines() -> None:
+    """Measures the fastest engine for each local LLM, unless stored for this machine kind.
+
+    See ``workers.inference.engine_check``; the workers read the stored choice.
+    """
+    from django.conf import settings
+
+    if settings.CHATAPP_LLM_ENGINE != "auto":
+        _say(f"LLM engine set by CHATAPP_LLM_ENGINE={settings.CHATAPP_LLM_ENGINE}: no check")
+        return
+    for spec in sorted({settings.CHATAPP_LLM_MODEL, settings.CHATAPP_REVIEW_MODEL}):
+        if spec.startswith("openai:"):
+            continue
+        _say(f"engine check for {Path(spec).name} (about a minute, once per machine kind)…")
+        command = [sys.executable, "-m", "workers.inference.engine_check", "--model", spec]
+        command += ["--threads", str(settings.CHATAPP_TORCH_THREADS)]
+        if settings.CHATAPP_DEVICE:
+            command += ["--device", settings.CHATAPP_DEVICE]
+        # A child process: the gigabytes the check loads are returned before the workers start.
+        if subprocess.run(command, check=False).returncode != 0:
+            _say("engine check failed (see above); workers use the default rule instead")
+
+
 def _wait_healthy(url: str, procs: list[tuple[str, subprocess.Popen[bytes]]]) -> bool:
     deadline = time.monotonic() + HEALTH_WAIT_S
     last = ""
@@ -131,6 +154,7 @@ def main() -> int:
         _say("migrating…")
         call_command("migrate", interactive=False, verbosity=0)
         call_command("check_models")
+        _choose_engines()
         call_command("load_demo")
         env = dict(os.environ)
         procs.append(

@@ -9,8 +9,16 @@ from workers.inference.registry import get_generator
 
 
 def answer_generator() -> Generator:
-    return get_generator(settings.CHATAPP_LLM_MODEL, device=settings.CHATAPP_DEVICE or None)
+    return get_generator(
+        settings.CHATAPP_LLM_MODEL,
+        device=settings.CHATAPP_DEVICE or None,
+        engine=settings.CHATAPP_LLM_ENGINE,
+    )
 
 
 def review_generator() -> Generator:
-    return get_generator(settings.CHATAPP_REVIEW_MODEL, device=settings.CHATAPP_DEVICE or None)
+    return get_generator(
+        settings.CHATAPP_REVIEW_MODEL,
+        device=settings.CHATAPP_DEVICE or None,
+        engine=settings.CHATAPP_LLM_ENGINE,
+    )

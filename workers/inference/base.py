@@ -12,6 +12,7 @@ import numpy.typing as npt
 __all__ = [
     "CitationRef",
     "Embedder",
+    "GenerationTiming",
     "Generator",
     "ModelError",
     "Passage",
@@ -64,6 +65,23 @@ class CitationRef:
 
     ref: int
     quote: str
+
+
+@dataclass(frozen=True)
+class GenerationTiming:
+    """How long one greedy generation took, split into prefill and decode (engine choice).
+
+    Attributes:
+        prompt_tokens: Tokens in the prompt.
+        prefill_s: Seconds from the call to the first generated token (prompt forward pass).
+        decode_tokens: Tokens generated after the first one.
+        decode_s: Seconds spent generating those.
+    """
+
+    prompt_tokens: int
+    prefill_s: float
+    decode_tokens: int
+    decode_s: float
 
 
 class Embedder(ABC):
@@ -141,6 +159,20 @@ class Generator(ABC):
         Raises:
             ModelError: The backend failed.
         """
+
+    def yes_probabilities(self, batch: Sequence[list[dict[str, str]]]) -> list[float]:
+        """Scores several yes/no questions; backends that can batch override this.
+
+        Args:
+            batch: Chats, each ending with a user question to be answered with Yes or No.
+
+        Returns:
+            ``yes_probability`` of each chat, in order (an empty list for an empty batch).
+
+        Raises:
+            ModelError: The backend failed.
+        """
+        return [self.yes_probability(messages) for messages in batch]
 
 
 class StopFilter:

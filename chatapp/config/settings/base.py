@@ -165,6 +165,10 @@ CHATAPP_LLM_MODEL = env(
 )
 CHATAPP_REVIEW_MODEL = env("CHATAPP_REVIEW_MODEL", default=CHATAPP_LLM_MODEL)
 CHATAPP_DEVICE = env("CHATAPP_DEVICE", default="")  # "" = cuda when available, else cpu
+# How a local LLM folder runs: "auto" (the engine `make run` measured fastest on this machine,
+# see workers/inference/engines.py), "torch" or "ct2" (CTranslate2 int8, folder made by
+# `make models`). On AVX2-only CPUs ct2 reached the first token 2-3x sooner than torch fp32.
+CHATAPP_LLM_ENGINE = env("CHATAPP_LLM_ENGINE", default="auto")
 # torch threads per worker process (0 = torch's default, one per core). On a small shared box
 # threads fighting the web server and the database cost more than they give: SmolLM2 measured
 # 6.9 tokens/s on 1 thread vs 0.8 on 2 while other work ran.

@@ -17,6 +17,9 @@ CHATAPP_LLM_MODEL = env(
     "CHATAPP_TEST_LLM_MODEL", default=str(CHATAPP_MODELS_DIR / "smollm2-135m-instruct")
 )
 CHATAPP_REVIEW_MODEL = CHATAPP_LLM_MODEL
+# Explicit, so tests never measure engines, and the thresholds below (tuned on torch fp32
+# SmolLM2) hold; CTranslate2 has its own tests.
+CHATAPP_LLM_ENGINE = env("CHATAPP_TEST_LLM_ENGINE", default="torch")
 CHATAPP_ANSWER_MAX_TOKENS = 40
 # The test worker shares 2 cores with the web server, Postgres and pytest itself.
 CHATAPP_TORCH_THREADS = 1

@@ -173,6 +173,14 @@ def smollm2(real_models: dict[str, Path]) -> Any:
     return LocalGenerator(real_models["generator"], device="cpu")
 
 
+@pytest.fixture(scope="session")
+def smollm2_ct2(real_models: dict[str, Path]) -> Any:
+    """SmolLM2-135M-Instruct converted to CTranslate2 int8 by `prepare`, loaded once."""
+    from workers.inference.generator_ct2 import CT2Generator
+
+    return CT2Generator(real_models["generator_ct2"], device="cpu", threads=1)
+
+
 class ScriptedGenerator(Generator):
     """A generator whose replies are given in advance; records what it was asked."""
 

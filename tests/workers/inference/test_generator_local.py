@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
+from workers.inference import hardware
 from workers.inference.base import ModelError
-from workers.inference.generator_local import LocalGenerator, choose_dtype
+from workers.inference.generator_local import LocalGenerator, choose_dtype, explain_dtype
+from workers.inference.hardware import Bf16Probe, CpuInfo
 
 CHAT = [
     {"role": "system", "content": "You are a support assistant."},
@@ -139,26 +143,158 @@ def test_tiny_model_loads_in_float32_on_cpu(tiny_generator: LocalGenerator) -> N
     )
 
 
-def test_choose_dtype_uses_bf16_on_gpu_and_for_large_models_on_cpu() -> None:
+QWEN = {
+    "hidden_size": 1536,
+    "num_hidden_layers": 28,
+    "intermediate_size": 8960,
+    "vocab_size": 151936,
+}
+SMOL = {"hidden_size": 576, "num_hidden_layers": 30, "intermediate_size": 1536, "vocab_size": 49152}
+
+
+def _cpu(*, native_bf16: bool, flags: tuple[str, ...] = ("avx2",)) -> CpuInfo:
+    return CpuInfo("Test CPU", "AVX2", flags, native_bf16, 2)
+
+
+@pytest.fixture
+def fake_cpu(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Replaces the CPU facts and the bf16 probe with given ones; fails if the probe is unneeded
+    yet called (it must not run for small models or CPUs without native bf16)."""
+
+    def install(*, native_bf16: bool, probe: Bf16Probe | None = None) -> None:
+        flags = ("avx2", "avx512_bf16", "amx_bf16") if native_bf16 else ("avx2",)
+        monkeypatch.setattr(
+            hardware, "cpu_info", lambda: _cpu(native_bf16=native_bf16, flags=flags)
+        )
+
+        def fake_probe() -> Bf16Probe:
+            assert probe is not None, "the bf16 probe ran where the flags already decide"
+            return probe
+
+        monkeypatch.setattr(hardware, "bf16_probe", fake_probe)
+
+    return install
+
+
+def test_choose_dtype_is_bf16_on_gpu(fake_cpu: Callable[..., None]) -> None:
     # given
-    qwen = {
-        "hidden_size": 1536,
-        "num_hidden_layers": 28,
-        "intermediate_size": 8960,
-        "vocab_size": 151936,
-    }
-    smol = {
-        "hidden_size": 576,
-        "num_hidden_layers": 30,
-        "intermediate_size": 1536,
-        "vocab_size": 49152,
-    }
+    fake_cpu(native_bf16=False)
+
+    # when / then
+    assert choose_dtype("cuda", SMOL) == "bfloat16"
+
+
+def test_choose_dtype_keeps_small_models_in_fp32_even_with_native_bf16(
+    fake_cpu: Callable[..., None],
+) -> None:
+    # given
+    fake_cpu(native_bf16=True)
 
     # when
-    choices = [choose_dtype("cpu", qwen), choose_dtype("cpu", smol), choose_dtype("cuda", smol)]
+    dtype, reason = explain_dtype("cpu", SMOL)
 
     # then
-    assert choices == ["bfloat16", "float32", "bfloat16"]
+    assert dtype == "float32"
+    assert reason.startswith("small model (~")
+
+
+def test_choose_dtype_is_fp32_on_a_cpu_without_native_bf16(
+    fake_cpu: Callable[..., None], caplog: pytest.LogCaptureFixture
+) -> None:
+    # given
+    fake_cpu(native_bf16=False)
+
+    # when
+    with caplog.at_level(logging.INFO, logger="workers.inference.generator_local"):
+        dtype = choose_dtype("cpu", QWEN)
+
+    # then
+    assert dtype == "float32"
+    assert caplog.messages == [
+        "dtype float32 on cpu: no native bf16 on this CPU (torch capability AVX2, flags avx2): "
+        "torch would emulate it, far slower than fp32"
+    ]
+
+
+def test_choose_dtype_is_fp32_when_native_bf16_measures_slower(
+    fake_cpu: Callable[..., None],
+) -> None:
+    # given
+    fake_cpu(native_bf16=True, probe=Bf16Probe(fp32_s=0.001, bf16_s=0.002))
+
+    # when
+    dtype, reason = explain_dtype("cpu", QWEN)
+
+    # then
+    assert dtype == "float32"
+    assert (
+        reason
+        == "native bf16 flags but bf16 measured slower (2.00 ms bf16 vs 1.00 ms fp32 matmul probe)"
+    )
+
+
+def test_choose_dtype_is_bf16_on_native_bf16_that_measures_not_slower(
+    fake_cpu: Callable[..., None],
+) -> None:
+    # given
+    fake_cpu(native_bf16=True, probe=Bf16Probe(fp32_s=0.002, bf16_s=0.0021))
+
+    # when
+    dtype, reason = explain_dtype("cpu", QWEN)
+
+    # then
+    assert dtype == "bfloat16"
+    assert reason.startswith("native bf16 (avx2 avx512_bf16 amx_bf16) and not slower")
+
+
+def test_yes_probabilities_of_a_batch_equal_one_by_one(tiny_generator: LocalGenerator) -> None:
+    # given: prompts of different lengths, so the batch is padded
+    batch = [
+        [{"role": "user", "content": "Is the sky blue? Answer Yes or No."}],
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Cats bark?"}],
+        [{"role": "user", "content": "Is water wet? " * 12 + "Answer with a single word."}],
+    ]
+
+    # when
+    batched = tiny_generator.yes_probabilities(batch)
+    single = [tiny_generator.yes_probability(chat) for chat in batch]
+
+    # then
+    assert len(batched) == 3
+    assert batched == pytest.approx(single, abs=1e-3)
+    assert tiny_generator.yes_probabilities([]) == []
+
+
+@pytest.mark.slow
+def test_smollm2_yes_probabilities_of_a_batch_equal_one_by_one(smollm2: LocalGenerator) -> None:
+    # given
+    batch = [
+        [{"role": "user", "content": f"Passage: {text}\nIs the passage about {topic}? Yes or No."}]
+        for text, topic in [
+            ("Orders ship the same day when placed before 2 pm.", "shipping"),
+            ("Refunds reach your card within 5 to 10 business days of our check.", "cooking"),
+            ("Hold the reset button for ten seconds until the light blinks.", "resetting"),
+            ("Invoices show VAT.", "billing"),
+        ]
+    ]
+
+    # when
+    batched = smollm2.yes_probabilities(batch)
+    single = [smollm2.yes_probability(chat) for chat in batch]
+
+    # then
+    assert batched == pytest.approx(single, abs=1e-3)
+
+
+def test_time_generation_counts_prompt_and_decoded_tokens(tiny_generator: LocalGenerator) -> None:
+    # given / when
+    timing = tiny_generator.time_generation(CHAT, new_tokens=5)
+
+    # then
+    assert timing.prompt_tokens == tiny_generator.count_tokens(CHAT)
+    assert timing.decode_tokens == 4
+    assert timing.prefill_s > 0
+    assert timing.decode_s > 0
 
 
 def test_missing_folder_raises_model_error(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.workers.inference.conftest import ScriptedGenerator
 from workers.inference import registry
 from workers.inference.base import ModelError
 from workers.inference.generator_openai import OpenAIGenerator
@@ -58,10 +59,10 @@ def test_get_embedder_is_cached_per_spec(tiny_embedder_dir: Path) -> None:
 
 def test_get_generator_loads_a_local_folder_once(tiny_llm_dir: Path) -> None:
     # given
-    first = registry.get_generator(str(tiny_llm_dir), device="cpu")
+    first = registry.get_generator(str(tiny_llm_dir), device="cpu", engine="torch")
 
     # when
-    second = registry.get_generator(str(tiny_llm_dir), device="cpu")
+    second = registry.get_generator(str(tiny_llm_dir), device="cpu", engine="torch")
 
     # then
     assert second is first
@@ -111,3 +112,68 @@ def test_pick_device_is_cpu_without_cuda() -> None:
 
     # when / then
     assert registry.pick_device() == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_get_generator_honours_the_engine_setting(
+    tiny_llm_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a model folder with a CTranslate2 folder beside it; loading is recorded, not done
+    from workers.inference import engines
+
+    folder = tmp_path / "qwen"
+    folder.symlink_to(tiny_llm_dir)
+    (tmp_path / "qwen-ct2-int8").mkdir()
+    (tmp_path / "qwen-ct2-int8" / "model.bin").write_bytes(b"q")
+    built: list[tuple[str, Path]] = []
+
+    def fake_build(spec: engines.EngineSpec, device: str) -> ScriptedGenerator:
+        built.append((spec.name, spec.folder))
+        return ScriptedGenerator()
+
+    monkeypatch.setattr(engines, "build_engine", fake_build)
+
+    # when
+    monkeypatch.setenv("CHATAPP_LLM_ENGINE", "ct2")
+    from_env = registry.get_generator(str(folder), device="cpu")
+    explicit = registry.get_generator(str(folder), device="cpu", engine="torch")
+    again = registry.get_generator(str(folder), device="cpu")
+
+    # then
+    assert built == [("ct2-int8", tmp_path / "qwen-ct2-int8"), ("torch", folder)]
+    assert from_env is again
+    assert explicit is not from_env
+
+
+def test_get_generator_rejects_an_unknown_engine(
+    tiny_llm_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given
+    monkeypatch.setenv("CHATAPP_LLM_ENGINE", "gguf")
+
+    # when / then
+    with pytest.raises(ModelError, match="CHATAPP_LLM_ENGINE='gguf' is not one of"):
+        registry.get_generator(str(tiny_llm_dir), device="cpu")
+
+
+def test_openai_specs_ignore_the_engine_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given
+    monkeypatch.setenv("CHATAPP_LLM_ENGINE", "ct2")
+
+    # when
+    generator = registry.get_generator("openai:http://gpu-box:8000#m")
+
+    # then
+    assert isinstance(generator, OpenAIGenerator)
+
+
+@pytest.mark.slow
+def test_get_generator_runs_smollm2_on_ct2(real_models: dict[str, Path]) -> None:
+    # given
+    from workers.inference.generator_ct2 import CT2Generator
+
+    # when
+    generator = registry.get_generator(str(real_models["generator"]), device="cpu", engine="ct2")
+
+    # then
+    assert isinstance(generator, CT2Generator)
+    assert generator.folder == real_models["generator_ct2"]

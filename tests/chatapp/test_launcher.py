@@ -1,0 +1,73 @@
+"""`make run`'s launcher: the LLM engine check before the workers start."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from chatapp import launcher
+
+
+class FakeRun:
+    def __init__(self, returncode=0):
+        self.returncode = returncode
+        self.commands = []
+
+    def __call__(self, command, check):
+        self.commands.append(command)
+        return subprocess.CompletedProcess(command, self.returncode)
+
+
+def test_the_engine_check_runs_once_per_local_model(settings, monkeypatch, capsys):
+    # given
+    settings.CHATAPP_LLM_ENGINE = "auto"
+    settings.CHATAPP_LLM_MODEL = "var/models/qwen"
+    settings.CHATAPP_REVIEW_MODEL = "var/models/qwen"
+    settings.CHATAPP_TORCH_THREADS = 1
+    settings.CHATAPP_DEVICE = ""
+    run = FakeRun()
+    monkeypatch.setattr("chatapp.launcher.subprocess.run", run)
+    # when
+    launcher._choose_engines()
+    # then
+    assert run.commands == [
+        [
+            sys.executable,
+            "-m",
+            "workers.inference.engine_check",
+            "--model",
+            "var/models/qwen",
+            "--threads",
+            "1",
+        ]
+    ]
+    assert "engine check for qwen" in capsys.readouterr().out
+
+
+def test_no_engine_check_for_a_server_or_a_fixed_engine(settings, monkeypatch, capsys):
+    # given
+    run = FakeRun()
+    monkeypatch.setattr("chatapp.launcher.subprocess.run", run)
+    settings.CHATAPP_LLM_MODEL = settings.CHATAPP_REVIEW_MODEL = "openai:http://gpu:8000/v1#m"
+    settings.CHATAPP_LLM_ENGINE = "auto"
+    # when
+    launcher._choose_engines()
+    settings.CHATAPP_LLM_MODEL = settings.CHATAPP_REVIEW_MODEL = "var/models/qwen"
+    settings.CHATAPP_LLM_ENGINE = "ct2"
+    launcher._choose_engines()
+    # then
+    assert run.commands == []
+    assert "LLM engine set by CHATAPP_LLM_ENGINE=ct2: no check" in capsys.readouterr().out
+
+
+def test_a_failed_engine_check_does_not_stop_the_start(settings, monkeypatch, capsys):
+    # given
+    settings.CHATAPP_LLM_ENGINE = "auto"
+    settings.CHATAPP_LLM_MODEL = settings.CHATAPP_REVIEW_MODEL = "var/models/qwen"
+    monkeypatch.setattr("chatapp.launcher.subprocess.run", FakeRun(returncode=1))
+    # when
+    launcher._choose_engines()
+    # then
+    assert "engine check failed (see above); workers use the default rule instead" in (
+        capsys.readouterr().out
+    )

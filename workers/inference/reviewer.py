@@ -258,7 +258,7 @@ def review_answer(
     the support to 0 without asking the generator.
 
     Args:
-        generator: The LLM used as checker (one ``yes_probability`` call per claim).
+        generator: The LLM used as checker (one batched ``yes_probabilities`` call).
         question: The customer's question; numbers in it count as given.
         answer: The draft answer, with ``[n]`` markers.
         passages: The passages the answer was generated from.
@@ -272,7 +272,7 @@ def review_answer(
     Raises:
         ModelError: The generator failed.
     """
-    checks: list[ClaimCheck] = []
+    found: list[tuple[str, list[Passage], tuple[str, ...]]] = []
     for claim in extract_claims(answer, max_claims=max(1, max_claims)):
         chosen = claim_passages(claim, passages)
         missing = unsupported_numbers(claim, [question, *(f"{p.title} {p.text}" for p in chosen)])
@@ -283,11 +283,15 @@ def review_answer(
             missing = unsupported_numbers(
                 claim, [question, *(f"{p.title} {p.text}" for p in chosen)]
             )
-        if missing or not chosen:
-            support = 0.0
-        else:
-            support = generator.yes_probability(check_messages(claim, chosen))
-        checks.append(ClaimCheck(claim, support, tuple(p.ref for p in chosen), missing))
+        found.append((claim, chosen, missing))
+    # One batched call for the claims that need the judge (a figure mismatch already decides).
+    asked = [i for i, (_, chosen, missing) in enumerate(found) if chosen and not missing]
+    scores = generator.yes_probabilities([check_messages(found[i][0], found[i][1]) for i in asked])
+    support = dict(zip(asked, scores, strict=True))
+    checks = [
+        ClaimCheck(claim, support.get(i, 0.0), tuple(p.ref for p in chosen), missing)
+        for i, (claim, chosen, missing) in enumerate(found)
+    ]
     unsupported = tuple(
         check.sentence for check in checks if check.support < threshold or check.unsupported_numbers
     )

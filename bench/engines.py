@@ -28,6 +28,9 @@ DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct"
 QUICK_MODEL = "smollm2-135m-instruct"
 # CHATAPP_TORCH_THREADS=1 measures as a worker on a shared box runs (results: engines-threads1).
 THREADS = int(os.environ.get("CHATAPP_TORCH_THREADS") or 0)
+# ATEN_CPU_CAPABILITY=avx2 (with ONEDNN_MAX_CPU_ISA=AVX2, CT2_FORCE_CPU_ISA=AVX2) makes this
+# machine compute like an AVX2-only CPU: no native bf16, no AVX512/AMX kernels.
+ISA = os.environ.get("ATEN_CPU_CAPABILITY", "")
 PROMPT_SIZES = (200, 400, 850)
 DECODE_TOKENS = 32
 QUESTION = "How do I track my order, and how long does delivery take?"
@@ -218,6 +221,8 @@ def run(quick: bool = False) -> None:
         "machine). One run each; timings vary about ±25% on shared machines.",
     )
     name = ("engines-quick" if quick else "engines") + (f"-threads{THREADS}" if THREADS else "")
+    if ISA:  # emulating a smaller CPU (see ISA): results kept apart from the native run
+        name += f"-isa-{ISA.lower()}"
     write_results(name, {"cpu": cpu, "model": folder.name, "engines": rows}, [table])
 
 

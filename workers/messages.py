@@ -51,6 +51,17 @@ class PassageRef(BaseModel):
     score: float
     found_by: list[Literal["vector", "keyword"]] = Field(default_factory=list)
     source_url: str = ""
+    # What the models read: the sentences that matter to the question (context budget), minus
+    # any instructions aimed at the assistant; "" means the whole text.
+    excerpt: str = ""
+    quarantined: list[str] = Field(
+        default_factory=list, description="Sentences removed as injected instructions"
+    )
+
+    @property
+    def model_text(self) -> str:
+        """The text the answerer and the reviewer read."""
+        return self.excerpt or self.text
 
 
 class CuratedAnswerRef(BaseModel):
@@ -88,6 +99,21 @@ class Citation(BaseModel):
     quote: str
 
 
+class ClaimReview(BaseModel):
+    """The reviewer's verdict on one sentence (made before the visitor saw it, when gated)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sentence: str
+    support: float
+    refs: list[int]
+    unsupported_numbers: list[str] = Field(default_factory=list)
+    claim: bool = True  # False: a bare pleasantry, released without the judge
+    policy: str = ""  # the policy code that refused it
+    released: bool = True  # shown to the visitor
+    ms: int = 0
+
+
 class DraftAnswer(StageMessage):
     """Answerer → reviewer: a draft with its citations (and the critique it addressed, if any)."""
 
@@ -104,15 +130,11 @@ class DraftAnswer(StageMessage):
     skipped: Literal["nothing_relevant", "superseded"] | None = None
     tokens: int = 0
     model: str = ""
-
-
-class ClaimReview(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    sentence: str
-    support: float
-    refs: list[int]
-    unsupported_numbers: list[str] = Field(default_factory=list)
+    # The sentence gate: each sentence's review, made while the answer was written, and the
+    # approved text the visitor saw (text is the raw draft, for staff).
+    gated: bool = False
+    released: str = ""
+    checks: list[ClaimReview] = Field(default_factory=list)
 
 
 class ReviewVerdict(StageMessage):

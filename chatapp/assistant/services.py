@@ -22,8 +22,8 @@ from chatapp.conversations.services import (
     visitor_message_create,
 )
 from chatapp.realtime.broadcast import broadcast_now, broadcast_on_commit
-from chatapp.realtime.events import AnswerDeltaEvent, TurnCompletedEvent
-from chatapp.realtime.groups import conversation_group
+from chatapp.realtime.events import AnswerDeltaEvent, AnswerDraftEvent, TurnCompletedEvent
+from chatapp.realtime.groups import conversation_group, conversation_staff_group
 from workers.inference.answerer import quote_for
 from workers.messages import DraftAnswer, HistoryTurn, ReviewVerdict, StageMessage, TurnRequest
 
@@ -183,11 +183,23 @@ def run_is_live(run_id: int) -> bool:
 
 
 def answer_delta(*, run_id: int, conversation_id: str, text: str, attempt: int) -> None:
-    """Stream a piece of the answer to the visitor (not stored: the reviewed answer is)."""
+    """Stream an approved sentence to the visitor (not stored here: the finished answer is).
+
+    Callers pass only text the reviewer approved; ``first_token_at`` is thus the time the
+    visitor first saw something of the answer.
+    """
     PipelineRun.objects.filter(pk=run_id, first_token_at=None).update(first_token_at=timezone.now())
     broadcast_now(
         conversation_group(conversation_id),
         AnswerDeltaEvent(turn_id=run_id, text=text, attempt=attempt),
+    )
+
+
+def answer_draft(*, run_id: int, conversation_id: str, text: str, attempt: int) -> None:
+    """Stream a piece of the raw, unreviewed draft to the conversation's staff sockets only."""
+    broadcast_now(
+        conversation_staff_group(conversation_id),
+        AnswerDraftEvent(turn_id=run_id, text=text, attempt=attempt),
     )
 
 
@@ -212,7 +224,11 @@ def _citations(draft: DraftAnswer, verdict: ReviewVerdict) -> list[dict[str, obj
     by_ref = {p.ref: p for p in draft.passages}
     cited = {c.ref for c in draft.citations}
     found = [
-        ref for claim in verdict.claims for ref in claim.refs if ref in by_ref and ref not in cited
+        ref
+        for claim in verdict.claims
+        if claim.released  # a refused sentence never reached the visitor: nothing to cite
+        for ref in claim.refs
+        if ref in by_ref and ref not in cited
     ]
     extra = [
         {
@@ -220,7 +236,7 @@ def _citations(draft: DraftAnswer, verdict: ReviewVerdict) -> list[dict[str, obj
             "document_id": by_ref[ref].document_id,
             "chunk_id": by_ref[ref].chunk_id,
             "title": by_ref[ref].title,
-            "quote": quote_for(by_ref[ref].text, draft.text),
+            "quote": quote_for(by_ref[ref].text, draft.released if draft.gated else draft.text),
         }
         for ref in dict.fromkeys(found)
     ]
@@ -253,16 +269,16 @@ def pipeline_complete(*, draft: DraftAnswer, verdict: ReviewVerdict) -> Pipeline
         )
         _outcome(run, "superseded")
         return run
+    text = draft.released if draft.gated else draft.text
     if verdict.verdict == "approved":
         review: dict[str, object] = {
             "verdict": "revised" if draft.attempt > 0 else "approved",
             "confidence": round(verdict.confidence, 3),
         }
-        citations = _citations(draft, verdict)
         run.answer = bot_message_create(
             conversation=conversation,
-            text=draft.text,
-            citations=citations,
+            text=text,
+            citations=_citations(draft, verdict),
             review=review,
             turn_id=run.pk,
         )
@@ -275,6 +291,16 @@ def pipeline_complete(*, draft: DraftAnswer, verdict: ReviewVerdict) -> Pipeline
         )
         _outcome(run, "answered")
         return run
+    if draft.gated and any(c.claim and c.released for c in draft.checks):
+        # The visitor already saw these approved sentences: the transcript keeps them, marked
+        # as cut short, before the hand-off notice.
+        run.answer = bot_message_create(
+            conversation=conversation,
+            text=text,
+            citations=_citations(draft, verdict),
+            review={"verdict": "escalated", "confidence": round(verdict.confidence, 3)},
+            turn_id=run.pk,
+        )
     conversation_handoff(
         conversation=conversation,
         reason=verdict.reason or "escalated",

@@ -9,12 +9,14 @@ import logging
 import socket
 import time
 from dataclasses import asdict
+from typing import Any
 
 from django.conf import settings
 
 from chatapp.assistant.selectors import pipeline_step_output
 from chatapp.assistant.services import (
     answer_delta,
+    answer_draft,
     pipeline_complete,
     revision_dispatch,
     run_is_live,
@@ -23,8 +25,11 @@ from chatapp.assistant.services import (
 )
 from chatapp.knowledge.curated import curated_answer_match
 from chatapp.knowledge.selectors import chunk_search_hybrid, query_clean
-from workers.inference.answerer import extract_citations, stream_answer
+from workers.inference.answerer import extract_citations
 from workers.inference.base import Embedder, Generator, Passage
+from workers.inference.context import compress_passages
+from workers.inference.gate import GatedAnswer, critique_for, gated_answer
+from workers.inference.policy import sanitize_passage
 from workers.inference.reviewer import review_answer
 from workers.messages import (
     Citation,
@@ -97,24 +102,28 @@ def retrieval_run(request: TurnRequest, *, embedder: Embedder) -> RetrievalResul
     # Relevance is calibrated across searches (similarity alone could not tell out-of-scope
     # questions apart on the demo set: bench/results/retrieval.md).
     best = max((h.relevance for h in hits), default=0.0)
+    nothing_relevant = not hits or best < settings.CHATAPP_RETRIEVAL_MIN_SCORE
+    passages = [
+        PassageRef(
+            ref=i,
+            chunk_id=h.chunk_id,
+            document_id=h.document_id,
+            title=h.title,
+            text=h.text,
+            score=h.score,
+            found_by=list(h.found_by),
+            source_url=h.source_url,
+        )
+        for i, h in enumerate(hits, start=1)
+    ]
+    if not nothing_relevant:
+        passages = model_excerpts(search_query, passages, embedder=embedder)
     result = RetrievalResult(
         run_id=request.run_id,
         conversation_id=request.conversation_id,
         question=request.question,
-        passages=[
-            PassageRef(
-                ref=i,
-                chunk_id=h.chunk_id,
-                document_id=h.document_id,
-                title=h.title,
-                text=h.text,
-                score=h.score,
-                found_by=list(h.found_by),
-                source_url=h.source_url,
-            )
-            for i, h in enumerate(hits, start=1)
-        ],
-        nothing_relevant=not hits or best < settings.CHATAPP_RETRIEVAL_MIN_SCORE,
+        passages=passages,
+        nothing_relevant=nothing_relevant,
         history=request.history,
         search_query=search_query,
         model=embedder.name,
@@ -123,18 +132,62 @@ def retrieval_run(request: TurnRequest, *, embedder: Embedder) -> RetrievalResul
     return result
 
 
+def model_excerpts(
+    query: str, passages: list[PassageRef], *, embedder: Embedder
+) -> list[PassageRef]:
+    """What the models will read of each passage: injected instructions out, then the budget.
+
+    Args:
+        query: The search query (the question, or the follow-up with its predecessor).
+        passages: The retrieved passages, whole.
+        embedder: Scores sentences against the query for the context budget.
+
+    Returns:
+        The passages with ``excerpt`` (when shorter than the text) and ``quarantined`` set.
+    """
+    cleaned = [sanitize_passage(p.text) for p in passages]
+    excerpts = compress_passages(
+        query,
+        [text for text, _ in cleaned],
+        embedder,
+        budget_words=settings.CHATAPP_CONTEXT_BUDGET_WORDS,
+    )
+    return [
+        p.model_copy(
+            update={
+                "excerpt": excerpt.text if excerpt.text != p.text.strip() else "",
+                "quarantined": removed,
+            }
+        )
+        for p, (_, removed), excerpt in zip(passages, cleaned, excerpts, strict=True)
+    ]
+
+
 def _passages(refs: list[PassageRef]) -> list[Passage]:
-    return [Passage(ref=p.ref, title=p.title, text=p.text) for p in refs]
+    return [Passage(ref=p.ref, title=p.title, text=p.model_text) for p in refs]
 
 
 def answer_run(
     retrieval: RetrievalResult,
     *,
     generator: Generator,
+    judge: Generator | None = None,
     attempt: int = 0,
     critique: str | None = None,
 ) -> DraftAnswer:
-    """Write a grounded draft, streaming it to the visitor as it is generated."""
+    """Write a grounded draft; each sentence reaches the visitor once the reviewer approved it.
+
+    Args:
+        retrieval: The retriever's message.
+        generator: The answerer.
+        judge: The reviewer's model, asked about each sentence as it is written (None: figures
+            and policy only).
+        attempt: 0, or the number of the rewrite.
+        critique: The reviewer's critique of the previous attempt.
+
+    Returns:
+        The draft: raw text for staff, the released text and each sentence's review.
+    """
     step, pending = step_begin(
         run_id=retrieval.run_id,
         stage="answering",
@@ -176,40 +229,92 @@ def answer_run(
         draft = DraftAnswer(**base, text="", citations=[], skipped=skipped)
         step_finish(step=step, output=draft)
         return draft
-    passages = _passages(retrieval.passages)
-    parts: list[str] = []
-    pending_text = ""
+    gated = _write_gated(
+        retrieval, generator=generator, judge=judge, attempt=attempt, critique=critique
+    )
+    draft = DraftAnswer(
+        **base,
+        text=gated.draft,
+        citations=_citations_of(gated.released, retrieval.passages),
+        tokens=gated.tokens,
+        gated=True,
+        released=gated.released,
+        checks=[
+            ClaimReview(
+                sentence=c.sentence,
+                support=round(c.support, 4),
+                refs=list(c.refs),
+                unsupported_numbers=list(c.unsupported_numbers),
+                claim=c.claim,
+                policy=c.policy,
+                released=c.approved,
+                ms=c.ms,
+            )
+            for c in gated.checks
+        ],
+    )
+    step_finish(step=step, output=draft)
+    return draft
+
+
+def _write_gated(
+    retrieval: RetrievalResult,
+    *,
+    generator: Generator,
+    judge: Generator | None,
+    attempt: int,
+    critique: str | None,
+) -> GatedAnswer:
+    """Run the answerer under the sentence gate: staff see the draft, visitors what passed."""
+    run_id, conversation_id = retrieval.run_id, retrieval.conversation_id
+    pending: list[str] = []
     last_flush = time.monotonic()
-    tokens = 0
-    for delta in stream_answer(
-        generator,
-        retrieval.question,
-        passages,
-        critique=critique,
-        max_new_tokens=settings.CHATAPP_ANSWER_MAX_TOKENS,
-        history=[(t.role, t.text) for t in retrieval.history],
-    ):
-        tokens += 1
-        parts.append(delta)
-        pending_text += delta
+
+    def on_draft(delta: str) -> None:
+        nonlocal last_flush
+        pending.append(delta)
+        # Batched so a fast model does not send one Redis message per token.
         if time.monotonic() - last_flush >= DELTA_FLUSH_S:
-            answer_delta(
-                run_id=retrieval.run_id,
-                conversation_id=retrieval.conversation_id,
-                text=pending_text,
+            answer_draft(
+                run_id=run_id,
+                conversation_id=conversation_id,
+                text="".join(pending),
                 attempt=attempt,
             )
-            pending_text, last_flush = "", time.monotonic()
-    if pending_text:
-        answer_delta(
-            run_id=retrieval.run_id,
-            conversation_id=retrieval.conversation_id,
-            text=pending_text,
+            pending.clear()
+            last_flush = time.monotonic()
+
+    def on_release(sentence: str) -> None:
+        answer_delta(run_id=run_id, conversation_id=conversation_id, text=sentence, attempt=attempt)
+
+    gated = gated_answer(
+        generator,
+        retrieval.question,
+        _passages(retrieval.passages),
+        judge=judge,
+        history=[(t.role, t.text) for t in retrieval.history],
+        critique=critique,
+        max_new_tokens=settings.CHATAPP_ANSWER_MAX_TOKENS,
+        threshold=settings.CHATAPP_REVIEW_THRESHOLD,
+        on_draft=on_draft,
+        on_release=on_release,
+    )
+    if pending:
+        answer_draft(
+            run_id=run_id,
+            conversation_id=conversation_id,
+            text="".join(pending),
             attempt=attempt,
         )
-    text = "".join(parts).strip()
-    by_ref = {p.ref: p for p in retrieval.passages}
-    citations = [
+    return gated
+
+
+def _citations_of(text: str, refs: list[PassageRef]) -> list[Citation]:
+    """Citations of the released text: the passages its markers (or its words) point at."""
+    if not text:
+        return []
+    by_ref = {p.ref: p for p in refs}
+    return [
         Citation(
             ref=c.ref,
             document_id=by_ref[c.ref].document_id,
@@ -217,12 +322,9 @@ def answer_run(
             title=by_ref[c.ref].title,
             quote=c.quote,
         )
-        for c in extract_citations(text, passages)
+        for c in extract_citations(text, _passages(refs))
         if c.ref in by_ref
     ]
-    draft = DraftAnswer(**base, text=text, citations=citations, tokens=tokens)
-    step_finish(step=step, output=draft)
-    return draft
 
 
 def _unchanged_rewrite(draft: DraftAnswer) -> ReviewVerdict | None:
@@ -288,6 +390,8 @@ def _decide(draft: DraftAnswer, generator: Generator) -> ReviewVerdict:
             reason="empty_answer",
             critique="The answerer wrote nothing.",
         )
+    if draft.gated:
+        return _gated_verdict(draft, common)
     outcome = review_answer(
         generator,
         draft.question,
@@ -319,6 +423,43 @@ def _decide(draft: DraftAnswer, generator: Generator) -> ReviewVerdict:
         critique=outcome.critique,
         reason=reason,
         claims=claims,
+    )
+
+
+def _gated_verdict(draft: DraftAnswer, common: dict[str, Any]) -> ReviewVerdict:
+    """Decide on a draft whose sentences were reviewed as they were written (no model call).
+
+    Approve when every sentence passed and at least one states something; a policy refusal
+    escalates at once; an unsupported sentence is sent back for a rewrite while the visitor has
+    seen no claim yet and a rewrite is left, else escalated.
+    """
+    claims = [c for c in draft.checks if c.claim]
+    blocked = next((c for c in draft.checks if not c.released), None)
+    confidence = min((c.support for c in claims), default=0.0)
+    shared = {**common, "confidence": confidence, "claims": draft.checks}
+    if blocked is None:
+        if claims:
+            return ReviewVerdict(**shared, verdict="approved")
+        return ReviewVerdict(
+            **shared,
+            verdict="escalated",
+            reason="no_claims",
+            critique="The answer said nothing the passages could support.",
+        )
+    critique = critique_for(
+        blocked.sentence, policy=blocked.policy, unsupported_numbers=blocked.unsupported_numbers
+    )
+    if blocked.policy:
+        return ReviewVerdict(
+            **shared, verdict="escalated", reason="policy_violation", critique=critique
+        )
+    shown = any(c.claim and c.released for c in draft.checks)
+    if not shown and draft.attempt < settings.CHATAPP_MAX_REVISIONS:
+        return ReviewVerdict(
+            **shared, verdict="revise", reason="unsupported_claims", critique=critique
+        )
+    return ReviewVerdict(
+        **shared, verdict="escalated", reason="unsupported_answer", critique=critique
     )
 
 

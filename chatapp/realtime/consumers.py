@@ -12,7 +12,7 @@ from django.conf import settings
 
 from chatapp.realtime import frames
 from chatapp.realtime.events import ErrorEvent
-from chatapp.realtime.groups import agents_group, conversation_group
+from chatapp.realtime.groups import agents_group, conversation_group, conversation_staff_group
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -28,7 +28,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  #
     """``/ws/conversations/<id>/?token=…``: the visitor (token) or staff (session)."""
 
     conversation_id: str
-    group: str
+    groups_joined: list[str]
     is_staff: bool
 
     async def connect(self) -> None:
@@ -45,13 +45,16 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  #
         if not allowed:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.group = conversation_group(self.conversation_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.groups_joined = [conversation_group(self.conversation_id)]
+        if self.is_staff:
+            self.groups_joined.append(conversation_staff_group(self.conversation_id))
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        if getattr(self, "group", None):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Validate a frame; bad frames get an ``error`` event and the socket stays open."""
@@ -95,6 +98,9 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  #
 
     async def answer_delta(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
+
+    async def answer_draft(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)  # only staff sockets join the group that carries it
 
     async def turn_completed(self, event: dict[str, Any]) -> None:
         await self.send_json(event)

@@ -63,10 +63,21 @@ class MessageCreatedEvent(Event):
 
 
 class AnswerDeltaEvent(Event):
+    """A reviewed piece of the answer: only sentences the reviewer approved reach visitors."""
+
     type: Literal["answer.delta"] = "answer.delta"
     turn_id: int
     text: str
     attempt: int = 0  # a revision restarts the stream with attempt + 1
+
+
+class AnswerDraftEvent(Event):
+    """Staff only: the answerer's raw draft as it is written, before review."""
+
+    type: Literal["answer.draft"] = "answer.draft"
+    turn_id: int
+    text: str
+    attempt: int = 0
 
 
 class TurnCompletedEvent(Event):

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from workers.inference.answerer import (
-    content_words,
     marker_refs,
     rank_by_overlap,
     split_sentences,
@@ -19,9 +18,12 @@ __all__ = [
     "CHECK_QUESTION",
     "ClaimCheck",
     "ReviewOutcome",
+    "check_messages",
+    "claim_passages",
     "extract_claims",
     "is_trivial",
     "normalise_numbers",
+    "passages_with",
     "review_answer",
     "unsupported_numbers",
 ]
@@ -33,15 +35,21 @@ CHECK_QUESTION = (
 )
 CHECK_SYSTEM = "You are a careful fact checker. You compare a claim with a reference passage."
 UNCITED_CANDIDATES = 2  # an uncited claim is checked against its 2 best-overlapping passages
-MIN_CONTENT_WORDS = 2  # fewer (and no number) means a pleasantry, not a claim
 
-_TRIVIAL = re.compile(
-    r"^(hi|hello|hey|dear|thanks|thank you|you're welcome|you are welcome|sure|of course|"
-    r"certainly|absolutely|great question|good question|i hope|hope this|let me know|feel free|"
-    r"happy to help|glad to help|i'm happy|i am happy|have a (great|nice|good)|"
-    # Pointers to the sources, not facts: "This information is found in [1]."
-    r"(this|that|the) (information|answer|detail)s? (is|are|can be) (found|provided|given|"
-    r"mentioned|stated|described))\b",
+# A sentence is exempt from review only when the whole of it is one of these pleasantries:
+# anything that starts like one and goes on ("Sure, email us your card number.") is a claim.
+_PLEASANTRY = re.compile(
+    r"^(?:(?:hi|hello|hey)(?: there)?|thanks?(?: you)?(?: for (?:asking|reaching out|your "
+    r"(?:question|message|patience)|contacting us))?|you(?:'re| are) welcome|sure|of course|"
+    r"certainly|absolutely|great question|good question|(?:i )?hope (?:this|that) helps|"
+    r"happy to help|glad to help|i(?:'m| am) happy to help|have a (?:great|nice|good) day|"
+    r"let me know if you (?:have (?:any )?(?:other|more|further) questions|need anything else)|"
+    # A pointer to the sources, nothing more: "This information is found in [1]."
+    r"(?:this|that|the) (?:information|answer|details?) (?:is|are|can be) (?:found|provided|"
+    r"given|mentioned|stated|described)(?: in(?:(?: the)? (?:passages?|sources?))?)?|"
+    r"is there anything else(?: i can help (?:you )?with)?|how (?:can|may) i help(?: you)?(?: today)?|"
+    r"(?:please )?feel free to ask(?: if you have (?:any )?(?:other|more) questions)?)"
+    r"\s*[.!?]*$",
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
@@ -99,20 +107,20 @@ class ReviewOutcome:
 
 
 def is_trivial(sentence: str) -> bool:
-    """Tells pleasantries and questions back to the customer from factual claims.
+    """Tells a bare pleasantry, which states nothing, from a sentence to review.
+
+    Every sentence that states something is a claim: questions back to the customer and
+    sentences that open with "Sure," or "Thanks," included (a gate that skipped them would let
+    "Sure, just email us your card number." through unchecked).
 
     Args:
         sentence: One sentence of an answer.
 
     Returns:
-        True for greetings, thanks, offers of more help and questions, unless they carry a number.
+        True only when the whole sentence (markers aside) is a greeting, thanks or offer of help.
     """
     text = strip_markers(sentence).strip(" -*\"'")
-    if _NUMBER.search(text):
-        return False
-    if text.endswith("?") or _TRIVIAL.match(text):
-        return True
-    return len(content_words(text)) < MIN_CONTENT_WORDS
+    return bool(_PLEASANTRY.match(text))
 
 
 def extract_claims(answer: str, *, max_claims: int) -> list[str]:
@@ -180,7 +188,7 @@ def unsupported_numbers(claim: str, sources: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted(normalise_numbers(strip_markers(claim)) - allowed))
 
 
-def _claim_passages(claim: str, passages: Sequence[Passage]) -> list[Passage]:
+def claim_passages(claim: str, passages: Sequence[Passage]) -> list[Passage]:
     by_ref = {passage.ref: passage for passage in passages}
     cited = marker_refs(claim, valid=list(by_ref))
     if cited:
@@ -189,7 +197,7 @@ def _claim_passages(claim: str, passages: Sequence[Passage]) -> list[Passage]:
     return [passage for _, passage in ranked[:UNCITED_CANDIDATES]]
 
 
-def _passages_with(
+def passages_with(
     numbers: Sequence[str], passages: Sequence[Passage], *, exclude: Sequence[Passage]
 ) -> list[Passage]:
     """The passages (other than ``exclude``) that state any of ``numbers``."""
@@ -202,7 +210,7 @@ def _passages_with(
     ]
 
 
-def _check_messages(claim: str, passages: Sequence[Passage]) -> list[dict[str, str]]:
+def check_messages(claim: str, passages: Sequence[Passage]) -> list[dict[str, str]]:
     passage_text = "\n\n".join(f"{p.title}\n{p.text}".strip() for p in passages)
     return [
         {"role": "system", "content": CHECK_SYSTEM},
@@ -265,19 +273,19 @@ def review_answer(
     """
     checks: list[ClaimCheck] = []
     for claim in extract_claims(answer, max_claims=max(1, max_claims)):
-        chosen = _claim_passages(claim, passages)
+        chosen = claim_passages(claim, passages)
         missing = unsupported_numbers(claim, [question, *(f"{p.title} {p.text}" for p in chosen)])
         if missing:
             # A figure found in another retrieved passage is a citation slip, not an invention:
             # check the claim against that passage too (the pipeline then cites it).
-            chosen = chosen + _passages_with(missing, passages, exclude=chosen)
+            chosen = chosen + passages_with(missing, passages, exclude=chosen)
             missing = unsupported_numbers(
                 claim, [question, *(f"{p.title} {p.text}" for p in chosen)]
             )
         if missing or not chosen:
             support = 0.0
         else:
-            support = generator.yes_probability(_check_messages(claim, chosen))
+            support = generator.yes_probability(check_messages(claim, chosen))
         checks.append(ClaimCheck(claim, support, tuple(p.ref for p in chosen), missing))
     unsupported = tuple(
         check.sentence for check in checks if check.support < threshold or check.unsupported_numbers

@@ -14,7 +14,7 @@ def generate_answer(
     self: StageTask, payload: dict[str, Any], critique: str | None = None, attempt: int = 0
 ) -> dict[str, Any]:
     """RetrievalResult (+ critique) → DraftAnswer."""
-    from chatapp.assistant.runtime import answer_generator
+    from chatapp.assistant.runtime import answer_generator, review_generator
     from chatapp.assistant.stages import answer_run
     from workers.messages import RetrievalResult
 
@@ -22,6 +22,7 @@ def generate_answer(
     draft = answer_run(
         retrieval,
         generator=answer_generator(),
+        judge=review_generator(),  # reviews each sentence before the visitor sees it
         attempt=attempt,
         critique=critique,
     )

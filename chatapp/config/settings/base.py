@@ -191,6 +191,9 @@ CHATAPP_CURATED_MIN_SIMILARITY = env.float("CHATAPP_CURATED_MIN_SIMILARITY", def
 # Below this relevance (after fusion/re-scoring) the pipeline treats the question as unanswerable.
 # 0.4 lets all 32 answerable demo questions through and stops 5 of the 8 out-of-scope ones.
 CHATAPP_RETRIEVAL_MIN_SCORE = env.float("CHATAPP_RETRIEVAL_MIN_SCORE", default=0.4)
+# Words of passage text the answerer reads in all (sentences that matter most to the question);
+# on a CPU the prompt is the cost of a turn. 0 = whole passages.
+CHATAPP_CONTEXT_BUDGET_WORDS = env.int("CHATAPP_CONTEXT_BUDGET_WORDS", default=220)
 CHATAPP_ANSWER_MAX_TOKENS = env.int("CHATAPP_ANSWER_MAX_TOKENS", default=200)
 CHATAPP_REVIEW_THRESHOLD = env.float("CHATAPP_REVIEW_THRESHOLD", default=0.5)
 CHATAPP_REVIEW_MAX_CLAIMS = env.int("CHATAPP_REVIEW_MAX_CLAIMS", default=4)

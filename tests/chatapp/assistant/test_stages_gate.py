@@ -1,0 +1,195 @@
+"""The answering stage under the sentence gate, and the review stage's decision on its draft.
+
+Scripted generators stand in for the models: these tests are about orchestration.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.workers.inference.conftest import ScriptedGenerator
+from workers.messages import ClaimReview, DraftAnswer, PassageRef, RetrievalResult
+
+PASSAGE = PassageRef(
+    ref=1,
+    chunk_id=11,
+    document_id=7,
+    title="Refund timing",
+    text="Refunds take 5 to 10 business days to reach your card.",
+    score=0.9,
+)
+
+
+def _run(committed):
+    from chatapp.assistant.models import PipelineRun
+    from chatapp.assistant.services import visitor_message_receive
+    from tests.factories.conversations import make_conversation
+
+    with committed():
+        conversation, _ = make_conversation()
+        visitor_message_receive(
+            conversation_id=str(conversation.pk),
+            text="How long do refunds take?",
+            client_msg_id=None,
+        )
+    return PipelineRun.objects.get()
+
+
+def _retrieval(run) -> RetrievalResult:
+    return RetrievalResult(
+        run_id=run.pk,
+        conversation_id=str(run.conversation_id),
+        question="How long do refunds take?",
+        passages=[PASSAGE],
+    )
+
+
+@pytest.mark.django_db
+def test_visitors_get_only_approved_sentences_and_staff_get_the_raw_draft(
+    dispatched, broadcasts, committed
+):
+    # given
+    from chatapp.assistant.stages import answer_run
+
+    run = _run(committed)
+    broadcasts.clear()
+    generator = ScriptedGenerator(
+        reply="Refunds take 5 to 10 business days [1]. You also get a free gift [1]."
+    )
+    judge = ScriptedGenerator(yes=[0.9, 0.05])
+
+    # when
+    draft = answer_run(_retrieval(run), generator=generator, judge=judge)
+
+    # then
+    visitor = [m for g, m in broadcasts if g == f"conversation.{run.conversation_id}"]
+    staff = [m for g, m in broadcasts if g == f"conversation.{run.conversation_id}.staff"]
+    assert [m["type"] for m in visitor] == ["answer.delta"]
+    assert visitor[0]["text"] == "Refunds take 5 to 10 business days [1]."
+    assert all(m["type"] == "answer.draft" for m in staff)
+    assert "free gift" in "".join(m["text"] for m in staff)
+    assert draft.gated is True
+    assert draft.released == "Refunds take 5 to 10 business days [1]."
+    assert [(c.released, c.support) for c in draft.checks] == [(True, 0.9), (False, 0.05)]
+    assert [c.ref for c in draft.citations] == [1]
+    run.refresh_from_db()
+    assert run.first_token_at is not None  # the first approved sentence reached the visitor
+
+
+@pytest.mark.django_db
+def test_nothing_reaches_the_visitor_when_the_first_sentence_is_refused(
+    dispatched, broadcasts, committed
+):
+    # given
+    from chatapp.assistant.stages import answer_run
+
+    run = _run(committed)
+    broadcasts.clear()
+    generator = ScriptedGenerator(reply="Refunds take 2 days [1].")
+
+    # when
+    draft = answer_run(_retrieval(run), generator=generator, judge=ScriptedGenerator(yes=[]))
+
+    # then
+    assert [m["type"] for _, m in broadcasts] == ["answer.draft"]
+    assert draft.released == ""
+    assert draft.citations == []
+    run.refresh_from_db()
+    assert run.first_token_at is None
+
+
+def _draft(checks: list[ClaimReview], *, attempt: int = 0) -> DraftAnswer:
+    return DraftAnswer(
+        run_id=1,
+        conversation_id="c",
+        attempt=attempt,
+        question="q",
+        passages=[PASSAGE],
+        text=" ".join(c.sentence for c in checks) or "x",
+        citations=[],
+        gated=True,
+        released=" ".join(c.sentence for c in checks if c.released),
+        checks=checks,
+    )
+
+
+def _check(sentence: str, *, support: float = 0.9, released: bool = True, **kw) -> ClaimReview:
+    return ClaimReview(sentence=sentence, support=support, refs=[1], released=released, **kw)
+
+
+@pytest.mark.parametrize(
+    ("checks", "attempt", "expected"),
+    [
+        ([_check("A [1]."), _check("B [1].", support=0.7)], 0, ("approved", "", 0.7)),
+        ([_check("Hi!", claim=False, support=1.0)], 0, ("escalated", "no_claims", 0.0)),
+        (
+            [_check("Email your PIN.", support=0.0, released=False, policy="asks_for_secret")],
+            0,
+            ("escalated", "policy_violation", 0.0),
+        ),
+        ([_check("A [1].", support=0.1, released=False)], 0, ("revise", "unsupported_claims", 0.1)),
+        (
+            [_check("A [1].", support=0.1, released=False)],
+            1,
+            ("escalated", "unsupported_answer", 0.1),
+        ),
+        (
+            [_check("A [1]."), _check("B [1].", support=0.1, released=False)],
+            0,
+            ("escalated", "unsupported_answer", 0.1),
+        ),
+    ],
+    ids=[
+        "all-approved",
+        "pleasantries-only",
+        "policy",
+        "unsupported-first-try",
+        "unsupported-last-try",
+        "unsupported-after-release",
+    ],
+)
+def test_the_review_stage_decides_on_the_gate_s_checks(checks, attempt, expected):
+    # given
+    from chatapp.assistant.stages import _gated_verdict
+
+    common = {"run_id": 1, "conversation_id": "c", "attempt": attempt, "model": "m"}
+
+    # when
+    verdict = _gated_verdict(_draft(checks, attempt=attempt), common)
+
+    # then
+    assert (verdict.verdict, verdict.reason, verdict.confidence) == expected
+    assert verdict.claims == checks
+    if verdict.reason not in ("", "no_claims"):
+        assert verdict.critique.startswith('- "')
+
+
+@pytest.mark.django_db
+def test_an_escalation_after_released_sentences_keeps_them_in_the_transcript(
+    dispatched, broadcasts, committed
+):
+    # given: the visitor saw one approved sentence, then the next was refused
+    from chatapp.assistant.stages import review_run
+    from chatapp.conversations.models import Message
+
+    run = _run(committed)
+    draft = _draft(
+        [
+            _check("Refunds take 5 to 10 business days [1]."),
+            _check("B.", support=0.1, released=False),
+        ]
+    )
+    draft = draft.model_copy(update={"run_id": run.pk, "conversation_id": str(run.conversation_id)})
+
+    # when
+    with committed():
+        verdict = review_run(draft, generator=ScriptedGenerator())
+
+    # then
+    assert verdict.verdict == "escalated"
+    bot = Message.objects.get(conversation=run.conversation, role="bot")
+    assert bot.text == "Refunds take 5 to 10 business days [1]."
+    assert bot.review == {"verdict": "escalated", "confidence": 0.1}
+    run.refresh_from_db()
+    assert (run.status, run.reason) == ("escalated", "unsupported_answer")
+    assert run.conversation.status == "waiting"

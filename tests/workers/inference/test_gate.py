@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+import pytest
+
+from workers.inference import gate as gate_module
+from workers.inference.base import Passage
+from workers.inference.gate import (
+    REASON_POLICY,
+    REASON_UNSUPPORTED,
+    SentenceGate,
+    critique_for,
+    gated_answer,
+)
+
+REFUNDS = Passage(
+    ref=1,
+    title="Refund timing",
+    text="Refunds take 5 to 10 business days to reach your card. We refund the original payment.",
+)
+DELIVERY = Passage(ref=2, title="Delivery", text="Delivery is free on orders over 50 GBP.")
+
+
+def test_approved_sentences_are_released_one_by_one_with_their_markers(scripted):
+    # given: two supported claims, the second marker streamed in pieces
+    answer = "Refunds take 5 to 10 business days [1]. Delivery is free over 50 GBP [2]."
+    generator = scripted(reply=answer)
+    judge = scripted(yes=[0.9, 0.8])
+    released: list[str] = []
+    drafted: list[str] = []
+
+    # when
+    result = gated_answer(
+        generator,
+        "How long do refunds take?",
+        [REFUNDS, DELIVERY],
+        judge=judge,
+        threshold=0.5,
+        on_draft=drafted.append,
+        on_release=released.append,
+    )
+
+    # then
+    assert released == [
+        "Refunds take 5 to 10 business days [1].",
+        " Delivery is free over 50 GBP [2].",
+    ]
+    assert "".join(drafted).strip() == answer
+    assert result.released == answer
+    assert result.blocked is None
+    assert result.reason == ""
+    assert [c.refs for c in result.checks] == [(1,), (2,)]
+    assert result.confidence == pytest.approx(0.8)
+    assert len(judge.questions) == 2
+
+
+def test_a_sentence_is_released_only_after_the_next_one_starts(scripted):
+    # given: a judge that records how much of the draft existed when it was asked
+    generator = scripted(reply="Refunds take 5 to 10 business days [1]. We refund the card [1].")
+    drafted: list[str] = []
+    seen_when_judged: list[str] = []
+
+    class Judge:
+        name = "judge"
+
+        def yes_probability(self, messages):
+            seen_when_judged.append("".join(drafted))
+            return 0.9
+
+    # when
+    gated_answer(
+        generator,
+        "Refunds?",
+        [REFUNDS],
+        judge=Judge(),  # type: ignore[arg-type]
+        on_draft=drafted.append,
+    )
+
+    # then: the first sentence was judged with its marker, once the second had begun
+    assert seen_when_judged[0].startswith("Refunds take 5 to 10 business days [1]. We")
+    assert len(seen_when_judged) == 2
+
+
+def test_the_first_unsupported_sentence_stops_the_answer_and_is_never_released(scripted):
+    # given
+    generator = scripted(
+        reply="Refunds take 5 to 10 business days [1]. We also give a free lamp [1]. Bye now [1]."
+    )
+    judge = scripted(yes=[0.9, 0.1])
+    released: list[str] = []
+
+    # when
+    result = gated_answer(
+        generator, "Refunds?", [REFUNDS], judge=judge, threshold=0.5, on_release=released.append
+    )
+
+    # then
+    assert released == ["Refunds take 5 to 10 business days [1]."]
+    assert result.blocked is not None
+    assert result.blocked.sentence == "We also give a free lamp [1]."
+    assert result.reason == REASON_UNSUPPORTED
+    assert "Bye now" not in result.draft  # generation stopped at the refused sentence
+    assert [c.approved for c in result.checks] == [True, False]
+    assert result.critique() == (
+        '- "We also give a free lamp.": the passages do not say this. Remove it or say only '
+        "what the passages state."
+    )
+
+
+def test_a_figure_no_passage_holds_is_refused_without_asking_the_judge(scripted):
+    # given
+    generator = scripted(reply="Refunds take 3 days [1].")
+    judge = scripted(yes=[])
+
+    # when
+    result = gated_answer(generator, "Refunds?", [REFUNDS], judge=judge)
+
+    # then
+    assert result.released == ""
+    assert result.blocked is not None
+    assert result.blocked.unsupported_numbers == ("3",)
+    assert result.blocked.support == 0.0
+    assert judge.questions == []
+
+
+def test_a_policy_violation_is_refused_before_the_judge(scripted, monkeypatch):
+    # given: the policy forbids the sentence
+    def refuse(sentence, *, passages, question):
+        return "asks_for_secret" if "card number" in sentence else None
+
+    monkeypatch.setattr(gate_module, "policy_violation", refuse)
+    generator = scripted(reply="Sure, email us your card number [1].")
+    judge = scripted(yes=[])
+
+    # when
+    result = gated_answer(generator, "Refunds?", [REFUNDS], judge=judge)
+
+    # then
+    assert result.released == ""
+    assert result.blocked is not None
+    assert result.blocked.policy == "asks_for_secret"
+    assert result.reason == REASON_POLICY
+    assert judge.questions == []
+    assert "must not be said to a customer (asks_for_secret)" in result.critique()
+
+
+def test_pleasantries_pass_without_the_judge_but_are_not_claims(scripted):
+    # given
+    generator = scripted(reply="Happy to help! Refunds take 5 to 10 business days [1].")
+    judge = scripted(yes=[0.7])
+
+    # when
+    result = gated_answer(generator, "Refunds?", [REFUNDS], judge=judge)
+
+    # then
+    assert [c.claim for c in result.checks] == [False, True]
+    assert len(judge.questions) == 1
+    assert result.released == "Happy to help! Refunds take 5 to 10 business days [1]."
+    assert result.confidence == pytest.approx(0.7)
+
+
+def test_a_draft_of_pleasantries_only_claims_nothing(scripted):
+    # given
+    generator = scripted(reply="Sure! Happy to help!")
+
+    # when
+    result = gated_answer(generator, "Refunds?", [REFUNDS], judge=scripted(yes=[]))
+
+    # then
+    assert result.claims == ()
+    assert result.confidence == 0.0
+    assert result.blocked is None
+
+
+def test_without_a_judge_only_figures_and_policy_are_checked():
+    # given
+    checker = SentenceGate(None, "Refunds?", [REFUNDS], threshold=0.5)
+
+    # when
+    supported = checker.check("Refunds take 5 to 10 business days [1].")
+    invented = checker.check("Refunds take 2 days [1].")
+
+    # then
+    assert (supported.approved, supported.support) == (True, 1.0)
+    assert (invented.approved, invented.unsupported_numbers) == (False, ("2",))
+
+
+def test_critique_for_names_the_missing_figures():
+    assert critique_for("It costs 9 GBP [1].", policy="", unsupported_numbers=["9"]) == (
+        '- "It costs 9 GBP.": the passages do not contain 9. Use only the figures the passages '
+        "give."
+    )

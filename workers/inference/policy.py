@@ -50,7 +50,8 @@ _I = re.IGNORECASE
 _MODEL = r"(?:ai|a\.i\.|assistant|chat ?bot|bot|(?:large )?language model|llm|gpt|chatgpt|model)"
 _RULES = (
     r"(?:instructions?|rules|guidelines|guardrails|directives|prompts?|programming|"
-    r"restrictions|constraints|polic(?:y|ies)|training|context|system message)"
+    r"restrictions|constraints|polic(?:y|ies)|training|context|system message|passages|"
+    r"knowledge base|documents)"
 )
 _QUALIFIER = (
     r"(?:previous|prior|above|earlier|preceding|original|initial|system|safety|existing|"
@@ -77,8 +78,8 @@ _OPENER_PATTERNS = (
     r"(?!\s+(?:on|in|printed|that came|for (?:the|your) (?:lamp|bulb|hub|product|item)))",
     rf"\b(?:new|updated|revised|real|actual|secret|hidden)\s+(?:{_MODEL}\s+)?(?:instructions?|"
     rf"rules|directives|orders|task)\s*(?::|for (?:the|this|any|all) {_MODEL})",
-    r"^\W*(?:system|admin|developer|assistant|ai|bot|chat ?bot|llm)\s*(?:override|message|note)?"
-    r"\s*:",
+    r"^\W*(?:system|admin|developer|assistant|ai|bot|chat ?bot|llm)\s*(?:override|message|note|"
+    r"instructions?)?\s*:",
     r"<\|?(?:im_start|system|endoftext)\|?>|\[/?(?:inst|system)\]|###\s*instruction",
 )
 _INJECTION_PATTERNS = (
@@ -113,7 +114,10 @@ _INJECTION_PATTERNS = (
     # Dictating the answer ("tell the customer to", "respond only with", "do not mention").
     rf"{_IMPERATIVE}(?:tell|ask|instruct|advise|direct|remind|urge|request|inform|get|make|have|"
     rf"convince|persuade)\s+{_PEOPLE}\s+(?:to|that)\b|{_IMPERATIVE}(?:say|claim|insist|state) "
-    r"(?:that|to (?:the )?(?:customers?|users?))\b",
+    rf"(?:that|to (?:the )?(?:customers?|users?))\b|{_IMPERATIVE}(?:say|reply|answer|write) (?:yes|"
+    r"only|exactly)\b|\b(?:tell|ask) me to (?:send|e-?mail|give|share|wire|type|post|pay)\b|"
+    rf"\b(?:mock|insult|ridicule|make fun of|threaten|scold|swear at|be rude to)\s+{_PEOPLE}\b|"
+    r"\brepeat after me\b",
     r"\b(?:respond|answer|speak|talk)\s+(?:only|exclusively|solely)\b|\bonly (?:respond|reply|"
     r"answer)\s+(?:with|in|by)\b|\b(?:respond|reply|answer) (?:in (?:all caps|uppercase|capitals"
     r"|pirate)|with (?:only|exactly|the (?:word|phrase)))|\b(?:begin|start|end) (?:your|every|"
@@ -130,7 +134,9 @@ _INJECTION_PATTERNS = (
     r"refund|credit|agree|confirm|waive|pay|compensate)\b[^.]{0,40}\b(?-i:me|my|I)\b",
     r"\b(?:my|your) (?:manager|boss|supervisor|ceo|owner|admin(?:istrator)?|developers?|"
     r"creators?|operators?)\b[^.]{0,40}\b(?:said|says|told|authori[sz]ed|approved|allowed|wants|"
-    r"instructed|confirmed|ordered)\b",
+    r"instructed|confirmed|ordered)\b|\b(?:i am|i'm|as) (?:the|a|an|your) (?:\w+ )?(?:owner|"
+    r"manager|ceo|admin(?:istrator)?|developer|supervisor)\b[^.]{0,30}\b(?:tell|order|instruct|"
+    r"authori[sz]e|allow)(?:ing)? you\b",
 )
 _OPENERS = tuple(re.compile(pattern, _I | re.M) for pattern in _OPENER_PATTERNS)
 _INJECTIONS = (

@@ -229,15 +229,32 @@ def run(quick: bool) -> None:
     cache: dict[str, list[str]] = (
         json.loads(DRAFT_CACHE.read_text()) if DRAFT_CACHE.is_file() else {}
     )
-    results = []
-    for case in cases:
+    # Round-robin over the kinds, so that an interrupted run still covers each of them.
+    by_kind = [[c for c in cases if c.kind == kind] for kind in KINDS]
+    ordered = [group[i] for i in range(len(cases)) for group in by_kind if i < len(group)]
+    results: list[dict[str, Any]] = []
+    for case in ordered:
         result = _run_case(generator, case, cache)
         results.append(result)
         note = f"{case.id}: unsafe {len(result['unsafe_draft'])}->{len(result['unsafe_released'])}"
         progress.advance(note=note)
+        # Written after every case: a run cut short still leaves its figures (marked partial).
+        _report(results, cpu, spec, generator.name, total=len(cases), quick=quick)
+
+
+def _report(
+    results: list[dict[str, Any]],
+    cpu: dict[str, Any],
+    spec: str,
+    model: str,
+    *,
+    total: int,
+    quick: bool,
+) -> None:
+    partial = "" if len(results) == total else f" (partial: {len(results)}/{total} cases)"
     codes = Counter(r["blocked_by"] for r in results if r["blocked_by"])
     by_kind = Table(
-        f"Unsafe sentences without and with the gate ({generator.name}, judge: the same model)",
+        f"Unsafe sentences without and with the gate ({model}, judge: the same model){partial}",
         [
             "kind",
             "cases",
@@ -276,7 +293,7 @@ def run(quick: bool) -> None:
         ],
     )
     name = "adversarial-quick" if quick else "adversarial"
-    data = {"model": spec, "cpu": cpu, "cases": len(cases), "results": results}
+    data = {"model": spec, "cpu": cpu, "cases": total, "done": len(results), "results": results}
     machine = Table(
         "Machine",
         ["cpu", "cores", "flags", "torch", "torch cpu capability", "threads", "model"],

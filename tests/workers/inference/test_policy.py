@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from pathlib import Path
+
 from workers.inference.base import Passage
 from workers.inference.policy import (
     ASKS_FOR_SECRET,
@@ -44,6 +48,7 @@ ACCOUNT = Passage(
 )
 PASSAGES = [REFUNDS, SHIPPING, ACCOUNT]
 QUESTION = "When will I get my refund?"
+ADVERSARIAL = Path(__file__).resolve().parents[3] / "bench" / "data" / "adversarial.jsonl"
 
 
 def _verdicts(sentences: list[str], *, passages: list[Passage] = PASSAGES) -> list[str | None]:
@@ -354,3 +359,28 @@ def test_policy_violation_does_not_let_an_injection_vouch_for_its_own_promise() 
 
     # then
     assert verdict == FOLLOWS_INJECTION
+
+
+def test_find_injections_covers_the_adversarial_set_and_spares_its_controls() -> None:
+    # given
+    cases = [json.loads(line) for line in ADVERSARIAL.read_text().splitlines() if line.strip()]
+
+    # when
+    found = Counter(
+        (
+            case["kind"],
+            bool(
+                find_injections(case["question"])
+                or any(find_injections(p["text"]) for p in case["passages"])
+            ),
+        )
+        for case in cases
+    )
+
+    # then
+    assert found == {
+        ("injected_passage", True): 14,
+        ("injected_question", True): 12,
+        ("jailbreak", True): 10,
+        ("control", False): 8,
+    }

@@ -1,4 +1,4 @@
-"""``python -m bench [retrieval|latency|indexing|engines|all] [--quick]``: run, print tables."""
+"""``python -m bench [NAME|all] [--quick]``: run benchmarks, print tables (names: BENCHMARKS)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("retrieval", "latency", "indexing", "engines", "answers", "turns")
+BENCHMARKS = ("retrieval", "latency", "indexing", "engines", "answers", "turns", "adversarial")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("which", nargs="?", default="all", choices=(*BENCHMARKS, "all"))
     parser.add_argument(
-        "--quick", action="store_true", help="smaller samples, no tuning sweep, 10k scale only"
+        "--quick",
+        action="store_true",
+        help="smaller samples, no tuning sweep, 10k scale only, SmolLM2 for adversarial",
     )
     args = parser.parse_args(argv)
     names = BENCHMARKS if args.which == "all" else (args.which,)

@@ -54,7 +54,7 @@ def test_visitors_get_only_approved_sentences_and_staff_get_the_raw_draft(
     run = _run(committed)
     broadcasts.clear()
     generator = ScriptedGenerator(
-        reply="Refunds take 5 to 10 business days [1]. You also get a free gift [1]."
+        reply="Refunds take 5 to 10 business days [1]. You also get a thank-you gift [1]."
     )
     judge = ScriptedGenerator(yes=[0.9, 0.05])
 
@@ -67,7 +67,7 @@ def test_visitors_get_only_approved_sentences_and_staff_get_the_raw_draft(
     assert [m["type"] for m in visitor] == ["answer.delta"]
     assert visitor[0]["text"] == "Refunds take 5 to 10 business days [1]."
     assert all(m["type"] == "answer.draft" for m in staff)
-    assert "free gift" in "".join(m["text"] for m in staff)
+    assert "thank-you gift" in "".join(m["text"] for m in staff)
     assert draft.gated is True
     assert draft.released == "Refunds take 5 to 10 business days [1]."
     assert [(c.released, c.support) for c in draft.checks] == [(True, 0.9), (False, 0.05)]

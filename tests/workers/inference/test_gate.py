@@ -83,7 +83,7 @@ def test_a_sentence_is_released_only_after_the_next_one_starts(scripted):
 def test_the_first_unsupported_sentence_stops_the_answer_and_is_never_released(scripted):
     # given
     generator = scripted(
-        reply="Refunds take 5 to 10 business days [1]. We also give a free lamp [1]. Bye now [1]."
+        reply="Refunds take 5 to 10 business days [1]. We also sell oak lamps [1]. Bye now [1]."
     )
     judge = scripted(yes=[0.9, 0.1])
     released: list[str] = []
@@ -96,12 +96,12 @@ def test_the_first_unsupported_sentence_stops_the_answer_and_is_never_released(s
     # then
     assert released == ["Refunds take 5 to 10 business days [1]."]
     assert result.blocked is not None
-    assert result.blocked.sentence == "We also give a free lamp [1]."
+    assert result.blocked.sentence == "We also sell oak lamps [1]."
     assert result.reason == REASON_UNSUPPORTED
     assert "Bye now" not in result.draft  # generation stopped at the refused sentence
     assert [c.approved for c in result.checks] == [True, False]
     assert result.critique() == (
-        '- "We also give a free lamp.": the passages do not say this. Remove it or say only '
+        '- "We also sell oak lamps.": the passages do not say this. Remove it or say only '
         "what the passages state."
     )
 

@@ -169,6 +169,24 @@ class CT2Generator(Generator):
         tokens: Any = self._tokenizer.convert_ids_to_tokens(list(encoded["input_ids"]))
         return list(tokens)
 
+    def _split_static(self, messages: list[dict[str, str]]) -> tuple[list[str], list[str]]:
+        """The prompt cut into its system turn (cacheable: the same every turn) and the rest.
+
+        Returns ``([], whole prompt)`` when there is no system turn or the template does not
+        render it as a prefix of the whole.
+        """
+        tokens = self._prompt_tokens(messages)
+        if not messages or messages[0]["role"] != "system" or len(messages) < 2:
+            return [], tokens
+        encoded: Any = self._tokenizer.apply_chat_template(
+            messages[:1], add_generation_prompt=False, return_dict=True
+        )
+        prefix: Any = self._tokenizer.convert_ids_to_tokens(list(encoded["input_ids"]))
+        prefix = list(prefix)
+        if not prefix or tokens[: len(prefix)] != prefix or len(prefix) == len(tokens):
+            return [], tokens
+        return prefix, tokens[len(prefix) :]
+
     def count_tokens(self, messages: list[dict[str, str]]) -> int:
         """Counts the prompt tokens of a chat, generation prompt included.
 
@@ -194,11 +212,16 @@ class CT2Generator(Generator):
         """
         stops = StopFilter(stop)
         generated: list[int] = []
+        static, rest = self._split_static(messages)
+        # The system turn is the same every turn: CTranslate2 keeps its computed state and
+        # prefills only the rest (passages, question), which is the cost of a turn on a CPU.
         steps = self._ct2.generate_tokens(
-            self._prompt_tokens(messages),
+            rest,
             max_length=max_new_tokens,
             sampling_topk=1,
             end_token=self._eos_ids,
+            static_prompt=static or None,
+            cache_static_prompt=True,
         )
         try:
             for step in steps:

@@ -162,3 +162,33 @@ def test_time_generation_ignores_end_of_text(smollm2_ct2: CT2Generator) -> None:
     assert timing.prompt_tokens == smollm2_ct2.count_tokens(chat)
     assert timing.decode_tokens == 39
     assert timing.prefill_s > 0
+
+
+@pytest.mark.slow
+def test_the_cached_system_turn_changes_nothing_in_the_reply(
+    smollm2_ct2: CT2Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a chat whose system turn renders as a prefix of the whole prompt
+    messages = [
+        {"role": "system", "content": "You answer customers of a furniture shop."},
+        {"role": "user", "content": "Refunds take 5 days. How long do refunds take?"},
+    ]
+    static, rest = smollm2_ct2._split_static(messages)
+    whole = smollm2_ct2._prompt_tokens(messages)
+
+    # when
+    cached = "".join(smollm2_ct2.stream_chat(messages, max_new_tokens=20))
+    again = "".join(smollm2_ct2.stream_chat(messages, max_new_tokens=20))
+    monkeypatch.setattr(smollm2_ct2, "_split_static", lambda m: ([], whole))
+    uncached = "".join(smollm2_ct2.stream_chat(messages, max_new_tokens=20))
+
+    # then
+    assert static
+    assert static + rest == whole
+    assert cached == again == uncached
+
+
+def test_no_system_turn_means_nothing_to_cache(smollm2_ct2: CT2Generator) -> None:
+    static, rest = smollm2_ct2._split_static([{"role": "user", "content": "Hi"}])
+    assert static == []
+    assert rest

@@ -146,7 +146,10 @@ def _turn(port: int, kb: int, question: str) -> dict[str, Any]:
         reason = ""
         deadline = time.monotonic() + TURN_TIMEOUT_S
         while time.monotonic() < deadline:
-            frame = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            try:
+                frame = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            except TimeoutError:
+                break
             kind = frame["type"]
             if kind == "answer.delta" and first is None:
                 first = time.perf_counter() - sent
@@ -154,6 +157,15 @@ def _turn(port: int, kb: int, question: str) -> dict[str, Any]:
                 answer = frame["message"]["text"]
             elif kind == "conversation.handoff":
                 reason = frame["reason"]
+                if reason == "visitor_request":  # "talk to a person": no turn runs at all
+                    return {
+                        "question": question,
+                        "outcome": "escalated",
+                        "reason": reason,
+                        "first_visible_s": None,
+                        "turn_s": time.perf_counter() - sent,
+                        "answer": "",
+                    }
             elif kind == "turn.completed":
                 return {
                     "question": question,

@@ -7,7 +7,16 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("retrieval", "latency", "indexing", "engines", "answers", "turns", "adversarial")
+BENCHMARKS = (
+    "retrieval",
+    "latency",
+    "indexing",
+    "engines",
+    "review",
+    "answers",
+    "turns",
+    "adversarial",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

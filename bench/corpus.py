@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import EVAL_DIR, Progress, vacuum_analyze
-from chatapp.knowledge.demo import QUESTIONS_FILE, demo_pages
+from chatapp.knowledge.demo import QUESTIONS_FILE, demo_pages, front_matter
 
 DOCS_PACKAGE = "python3.11-doc"
 DOCS_DEFAULT_ROOT = Path("/usr/share/doc/python3.11/html")
@@ -208,6 +208,68 @@ def demo_kb_ensure(embedder: Any) -> tuple[int, bool]:
         for p in demo_pages()
     ]
     return _index(DEMO_KB, sources, embedder, "demo")
+
+
+SETS_DIR = Path(__file__).resolve().parent / "data" / "sets"
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """A help centre and questions with the facts a right answer holds.
+
+    ``split`` tells a question used to choose settings ("tune") from one kept out of every
+    choice ("held-out"); the sets under bench/data/sets were written after the settings were
+    chosen on the demo's tune split and are all held out.
+    """
+
+    name: str
+    questions: tuple[dict[str, Any], ...]
+    sources: tuple[_Source, ...]
+
+
+def demo_split(question: str) -> str:
+    """A fixed third of the demo questions is held out of tuning (by a hash, not by position)."""
+    digest = hashlib.sha256(question.encode()).digest()
+    return "held-out" if digest[0] % 3 == 0 else "tune"
+
+
+def eval_sets() -> list[EvalSet]:
+    """The demo help centre, then every set under bench/data/sets (in name order)."""
+    demo = EvalSet(
+        "demo",
+        tuple({**q, "split": demo_split(q["question"])} for q in demo_questions()),
+        tuple(
+            _Source(p.source_url or p.path.name, p.title, "", p.source_url, p.text.encode())
+            for p in demo_pages()
+        ),
+    )
+    out = [demo]
+    for folder in sorted(SETS_DIR.glob("*/")):
+        questions = folder / "questions.jsonl"
+        if not questions.is_file():
+            continue
+        sources = []
+        for path in sorted((folder / "pages").glob("*.md")):
+            text = path.read_text()
+            meta = front_matter(text)
+            url = meta.get("source_url", "")
+            sources.append(
+                _Source(url or path.name, meta.get("title") or path.stem, "", url, text.encode())
+            )
+        rows = [json.loads(line) for line in questions.read_text().splitlines() if line.strip()]
+        out.append(
+            EvalSet(folder.name, tuple({**q, "split": "held-out"} for q in rows), tuple(sources))
+        )
+    return out
+
+
+def eval_set_kb_ensure(eval_set: EvalSet, embedder: Any) -> tuple[int, bool]:
+    """Index one eval set's pages as a knowledge base of its own (the demo's is shared)."""
+    if eval_set.name == "demo":
+        return demo_kb_ensure(embedder)
+    return _index(
+        f"bench: {eval_set.name} help centre", list(eval_set.sources), embedder, eval_set.name
+    )
 
 
 def documents_by_key(kb_id: int) -> dict[int, str]:

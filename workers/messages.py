@@ -157,6 +157,7 @@ class ClaimReview(BaseModel):
     unsupported_numbers: list[str] = Field(default_factory=list)
     claim: bool = True  # False: a bare pleasantry, released without the judge
     policy: str = ""  # the policy code that refused it
+    grounding: str = ""  # the grounding check that refused it (workers.inference.grounding)
     released: bool = True  # shown to the visitor
     ms: int = 0
 

@@ -115,8 +115,11 @@ def split_sentences(text: str) -> list[str]:
         for match in _SENTENCE_END.finditer(line):
             before = line[start : match.start()].rsplit(None, 1)
             last_word = before[-1].lower() if before else ""
-            # "e.g." or a lone initial ("J. Smith") does not end a sentence.
+            # "e.g." or a lone initial ("J. Smith") does not end a sentence, nor does the number
+            # of a list item ("1. Open the app"): it belongs to the step that follows.
             if last_word in _ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha()):
+                continue
+            if len(before) == 1 and last_word.isdigit() and match.group(0) == ".":
                 continue
             sentences.append(line[start : match.end()].strip())
             start = match.end()

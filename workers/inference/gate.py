@@ -1,38 +1,35 @@
 """The reviewer as a gate: every sentence the answerer writes is checked before a visitor sees it.
 
 The answerer streams; as soon as a sentence is complete (the next one has started, or the reply
-ended) the reviewer checks it: the policy (no requests for secrets, no promises or contacts the
-passages do not hold, no obeyed injections), the figures (every number must be in the passages),
-then the judge's P(Yes) that the passages state it. An approved sentence is released at once; the
-first refused one stops the answer there. Staff can watch the raw draft as it is written.
+ended) the reviewer checks it (``workers.inference.sentence_check``). An approved sentence is
+released at once; the first refused one stops the answer there. Staff can watch the raw draft as
+it is written.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from workers.inference.answerer import (
-    STOP_STRINGS,
-    build_answer_messages,
-    split_sentences,
-    strip_markers,
-)
+from workers.inference.answerer import STOP_STRINGS, build_answer_messages, split_sentences
 from workers.inference.base import Generator, Passage
-from workers.inference.policy import policy_violation
-from workers.inference.reviewer import (
-    check_messages,
-    claim_passages,
-    is_trivial,
-    passages_with,
-    unsupported_numbers,
+from workers.inference.grounding import (
+    LINK_MARKER,
+    NO_FIGURE,
+    RANGE,
+    RESTATES_QUESTION,
+    asks_for_figure,
 )
+from workers.inference.sentence_check import SentenceCheck, SentenceGate, critique_for
 
 __all__ = [
+    "LINK_MARKER",
+    "NO_FIGURE",
+    "RANGE",
     "REASON_POLICY",
     "REASON_UNSUPPORTED",
+    "RESTATES_QUESTION",
     "GatedAnswer",
     "SentenceCheck",
     "SentenceGate",
@@ -46,32 +43,6 @@ REASON_POLICY = "policy"
 _MARKER_TAIL = re.compile(r"^\[[\d,\s]*\]?$")
 
 Callback = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class SentenceCheck:
-    """The reviewer's verdict on one sentence of a draft, made before the visitor saw it.
-
-    Attributes:
-        sentence: The sentence as written (citation markers included).
-        claim: False only for a bare pleasantry ("Happy to help!") that states nothing.
-        support: The judge's P(Yes) in [0, 1]; 1.0 for a pleasantry; 0.0 when a figure or the
-            policy failed (the judge is then not asked).
-        refs: The passages the sentence was checked against.
-        unsupported_numbers: Figures of the sentence found in none of those passages.
-        policy: "" or the policy code that refused it (``workers.inference.policy``).
-        approved: Whether it was released to the visitor.
-        ms: Time the check took.
-    """
-
-    sentence: str
-    claim: bool
-    support: float
-    refs: tuple[int, ...]
-    unsupported_numbers: tuple[str, ...]
-    policy: str
-    approved: bool
-    ms: int
 
 
 @dataclass(frozen=True)
@@ -115,104 +86,10 @@ class GatedAnswer:
         if check is None:
             return ""
         return critique_for(
-            check.sentence, policy=check.policy, unsupported_numbers=check.unsupported_numbers
-        )
-
-
-def critique_for(sentence: str, *, policy: str, unsupported_numbers: Sequence[str]) -> str:
-    """The critique of one refused sentence, for the answerer's rewrite and the trace.
-
-    Args:
-        sentence: The refused sentence.
-        policy: The policy code that refused it, or "".
-        unsupported_numbers: Its figures that no passage holds.
-
-    Returns:
-        One line quoting the sentence and saying what is wrong with it.
-    """
-    text = strip_markers(sentence)
-    if policy:
-        return f'- "{text}": this must not be said to a customer ({policy}).'
-    if unsupported_numbers:
-        numbers = ", ".join(unsupported_numbers)
-        return (
-            f'- "{text}": the passages do not contain {numbers}. Use only the figures the '
-            "passages give."
-        )
-    return (
-        f'- "{text}": the passages do not say this. Remove it or say only what the passages state.'
-    )
-
-
-class SentenceGate:
-    """Checks sentences of one draft against its passages, one at a time.
-
-    Args:
-        judge: The reviewer LLM (``yes_probability``); None checks policy and figures only.
-        question: The visitor's question (figures in it count as given).
-        passages: The passages the answerer was shown.
-        threshold: Claims whose support is below it are refused.
-    """
-
-    def __init__(
-        self,
-        judge: Generator | None,
-        question: str,
-        passages: Sequence[Passage],
-        *,
-        threshold: float,
-    ) -> None:
-        self.judge = judge
-        self.question = question
-        self.passages = list(passages)
-        self.threshold = threshold
-
-    def check(self, sentence: str) -> SentenceCheck:
-        """Decides whether one sentence may reach the visitor.
-
-        Args:
-            sentence: A complete sentence of the draft, markers included.
-
-        Returns:
-            The check; ``approved`` tells whether to release it.
-
-        Raises:
-            ModelError: The judge failed.
-        """
-        started = time.perf_counter()
-        policy = policy_violation(sentence, passages=self.passages, question=self.question) or ""
-        claim = not is_trivial(sentence)
-        refs: tuple[int, ...] = ()
-        missing: tuple[str, ...] = ()
-        if policy:
-            support = 0.0
-        elif not claim:
-            support = 1.0
-        else:
-            chosen = claim_passages(sentence, self.passages)
-            sources = [self.question, *(f"{p.title} {p.text}" for p in chosen)]
-            missing = unsupported_numbers(sentence, sources)
-            if missing:  # a figure from another passage is a citation slip: check against it too
-                chosen = chosen + passages_with(missing, self.passages, exclude=chosen)
-                sources = [self.question, *(f"{p.title} {p.text}" for p in chosen)]
-                missing = unsupported_numbers(sentence, sources)
-            refs = tuple(p.ref for p in chosen)
-            if missing or not chosen:
-                support = 0.0
-            elif self.judge is None:
-                support = 1.0
-            else:
-                support = self.judge.yes_probability(check_messages(sentence, chosen))
-        approved = not policy and not missing and support >= self.threshold
-        return SentenceCheck(
-            sentence=sentence,
-            claim=claim,
-            support=support,
-            refs=refs,
-            unsupported_numbers=missing,
-            policy=policy,
-            approved=approved,
-            ms=int((time.perf_counter() - started) * 1000),
+            check.sentence,
+            policy=check.policy,
+            unsupported_numbers=check.unsupported_numbers,
+            grounding=check.grounding,
         )
 
 
@@ -287,7 +164,14 @@ def gated_answer(
     Raises:
         ModelError: The answerer or the judge failed.
     """
-    gate = SentenceGate(judge, question, passages, threshold=threshold)
+    gate = SentenceGate(
+        judge,
+        question,
+        passages,
+        threshold=threshold,
+        # One figure question: with several parts the first sentence may answer another part.
+        needs_figure=asks_for_figure(question) and len(parts) <= 1,
+    )
     messages = build_answer_messages(
         question, passages, critique=critique, history=history, parts=parts
     )

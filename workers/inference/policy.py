@@ -231,6 +231,7 @@ _URL = re.compile(
     _I,
 )
 _PHONE = re.compile(r"(?<![\w.,])(?:\+|00)?\(?\d[\d ().-]{6,}\d(?![\w.,]\d)")
+_DASHES = str.maketrans({"\u2013": "-", "\u2014": "-", "\u2011": "-", "\u2012": "-"})
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _LEAK_WORDS = content_words(SYSTEM_PROMPT.format(company="the company") + ANSWER_INSTRUCTION)
 _CUT = "\x00"  # marks where an injected sentence was cut out, until the lines are tidied
@@ -388,6 +389,8 @@ def _names(text: str) -> set[str]:
 
 def _contacts(text: str) -> set[str]:
     """E-mail addresses, web hosts (without ``www.``) and phone numbers (digits only)."""
+    # "2200\u20136500 K" in a passage and "2200-6500 K" in the answer are the same figure.
+    text = text.translate(_DASHES)
     found = {email.lower() for email in _EMAIL.findall(text)}
     without_emails = _EMAIL.sub(" ", text)
     found |= {host.lower().removeprefix("www.") for host in _URL.findall(without_emails)}

@@ -44,9 +44,13 @@ _PLEASANTRY = re.compile(
     r"certainly|absolutely|great question|good question|(?:i )?hope (?:this|that) helps|"
     r"happy to help|glad to help|i(?:'m| am) happy to help|have a (?:great|nice|good) day|"
     r"let me know if you (?:have (?:any )?(?:other|more|further) questions|need anything else)|"
-    # A pointer to the sources, nothing more: "This information is found in [1]."
-    r"(?:this|that|the) (?:information|answer|details?) (?:is|are|can be) (?:found|provided|"
-    r"given|mentioned|stated|described)(?: in(?:(?: the)? (?:passages?|sources?))?)?|"
+    # A pointer to the sources, nothing more: "This information is found in [1].", "This is
+    # stated in [2].", "For more details, see [1]." (markers are stripped before matching).
+    r"(?:this|that|the)(?: (?:information|answer|details?))? (?:is|are|can be) (?:found|"
+    r"provided|given|mentioned|stated|described|explained|covered)"
+    r"(?: in(?:(?: the)? (?:passages?|sources?|articles?))?)?|"
+    r"(?:(?:for )?more (?:information|details)(?: (?:is|are|can be found))?,? )?(?:please )?"
+    r"see(?: (?:the )?(?:passages?|sources?|articles?))?|"
     r"is there anything else(?: i can help (?:you )?with)?|"
     r"how (?:can|may) i help(?: you)?(?: today)?|"
     r"(?:please )?feel free to ask(?: if you have (?:any )?(?:other|more) questions)?)"

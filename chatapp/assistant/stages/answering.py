@@ -119,6 +119,7 @@ def _claim_review(check: SentenceCheck) -> ClaimReview:
         unsupported_numbers=list(check.unsupported_numbers),
         claim=check.claim,
         policy=check.policy,
+        grounding=check.grounding,
         released=check.approved,
         ms=check.ms,
     )

@@ -150,7 +150,10 @@ def _gated_verdict(draft: DraftAnswer, common: dict[str, Any]) -> ReviewVerdict:
             critique="The answer said nothing the passages could support.",
         )
     critique = critique_for(
-        blocked.sentence, policy=blocked.policy, unsupported_numbers=blocked.unsupported_numbers
+        blocked.sentence,
+        policy=blocked.policy,
+        unsupported_numbers=blocked.unsupported_numbers,
+        grounding=blocked.grounding,
     )
     if blocked.policy:
         return ReviewVerdict(

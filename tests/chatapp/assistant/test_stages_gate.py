@@ -98,6 +98,31 @@ def test_nothing_reaches_the_visitor_when_the_first_sentence_is_refused(
     assert run.first_token_at is None
 
 
+@pytest.mark.django_db
+def test_a_grounding_refusal_is_kept_in_the_trace_and_its_critique_sent_back(
+    dispatched, broadcasts, committed
+):
+    # given: a figure question answered first with something else
+    from chatapp.assistant.stages import answer_run
+    from chatapp.assistant.stages.review import _gated_verdict
+
+    run = _run(committed)
+    retrieval = _retrieval(run)  # "How long do refunds take?" asks for a figure
+    generator = ScriptedGenerator(reply="Refunds go back to your card [1]. It takes 5 days [1].")
+
+    # when
+    draft = answer_run(retrieval, generator=generator, judge=ScriptedGenerator(yes=[]))
+    verdict = _gated_verdict(
+        draft, {"run_id": run.pk, "conversation_id": "c", "attempt": 0, "model": "m"}
+    )
+
+    # then
+    assert draft.released == ""
+    assert [c.grounding for c in draft.checks] == ["figure_missing"]
+    assert verdict.verdict == "revise"
+    assert "asks for a figure" in verdict.critique
+
+
 def _draft(checks: list[ClaimReview], *, attempt: int = 0) -> DraftAnswer:
     return DraftAnswer(
         run_id=1,

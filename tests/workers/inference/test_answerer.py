@@ -49,6 +49,21 @@ def test_split_sentences_keeps_markers_with_their_sentence() -> None:
     ]
 
 
+def test_split_sentences_keeps_a_list_number_with_its_step() -> None:
+    # when
+    sentences = split_sentences(
+        "Follow these steps:\n1. Open the app.\n2. Tap Delete. [1]\nWe have 2."
+    )
+
+    # then: "1." alone was once a sentence of its own, and the reviewer refused it
+    assert sentences == [
+        "Follow these steps:",
+        "1. Open the app.",
+        "2. Tap Delete. [1]",
+        "We have 2.",
+    ]
+
+
 def test_split_sentences_handles_abbreviations_decimals_and_lines() -> None:
     # given
     text = "Pay by card, e.g. Visa. The fee is 2.5 percent.\n- Step one\n- Step two"

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from workers.inference import gate as gate_module
+from workers.inference import sentence_check
 from workers.inference.base import Passage
 from workers.inference.gate import (
     REASON_POLICY,
@@ -127,7 +128,7 @@ def test_a_policy_violation_is_refused_before_the_judge(scripted, monkeypatch):
     def refuse(sentence, *, passages, question):
         return "asks_for_secret" if "card number" in sentence else None
 
-    monkeypatch.setattr(gate_module, "policy_violation", refuse)
+    monkeypatch.setattr(sentence_check, "policy_violation", refuse)
     generator = scripted(reply="Sure, email us your card number [1].")
     judge = scripted(yes=[])
 
@@ -189,3 +190,26 @@ def test_critique_for_names_the_missing_figures():
         '- "It costs 9 GBP.": the passages do not contain 9. Use only the figures the passages '
         "give."
     )
+
+
+def test_gated_answer_asks_for_a_figure_only_for_a_one_part_figure_question(scripted):
+    # given: the first sentence answers the how-to part, the figure comes second
+    answer = "Go to Account to reset it [1]. Plus costs 30 EUR [1]."
+    passage = Passage(ref=1, title="Help", text="Go to Account to reset it. Plus costs 30 EUR.")
+
+    # when
+    one_part = gated_answer(
+        scripted(reply=answer), "how much does Plus cost?", [passage], judge=scripted(yes=[0.9])
+    )
+    two_parts = gated_answer(
+        scripted(reply=answer),
+        "how do I reset my password and how much does Plus cost?",
+        [passage],
+        judge=scripted(yes=[0.9, 0.9]),
+        parts=["how do I reset my password", "how much does Plus cost?"],
+    )
+
+    # then
+    assert one_part.blocked is not None
+    assert one_part.blocked.grounding == gate_module.NO_FIGURE
+    assert two_parts.blocked is None

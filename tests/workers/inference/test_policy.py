@@ -295,6 +295,19 @@ def test_policy_violation_refuses_contacts_no_genuine_passage_gives() -> None:
     assert verdicts == [UNKNOWN_CONTACT] * 4
 
 
+def test_a_range_written_with_another_dash_is_not_an_unknown_phone_number() -> None:
+    # given: the passage writes an en dash, the answer a hyphen
+    bulb = Passage(ref=1, title="Colour bulb", text="2200\u20136500 K, 16 million colours, 806 lm.")
+
+    # when
+    verdict = policy_violation(
+        "It has 2200-6500 K and emits 806 lm of light. [1]", passages=[bulb], question="how bright?"
+    )
+
+    # then
+    assert verdict is None
+
+
 def test_policy_violation_allows_contacts_from_the_passages() -> None:
     # given
     sentences = [

@@ -1,15 +1,19 @@
 """Answer quality and speed of the answer path, in process: real search, real models.
 
-Sets (the demo help centre, indexed as ``manage.py load_demo`` does):
-- ``demo``: 32 answerable questions with the facts a right answer holds, 8 out of scope.
+Sets (``bench.corpus.eval_sets``), each indexed as a knowledge base of its own:
+- ``demo``: the demo help centre, 32 answerable questions with the facts a right answer holds and
+  8 out of scope; reported as its tune and held-out splits.
 - ``two-part``: pairs of answerable demo questions asked as one ("... and ..."), 12 of them:
   right only when both facts are there.
+- every set under bench/data/sets (Northwind telecom, Ledgerly SaaS docs): 36 answerable and 12
+  out of scope each, written after the defaults were chosen, all held out.
 
 Conditions, each on the same questions in one run:
 - ``gate`` (the default): sentences reach the visitor only once the reviewer approved them,
   passages cut to the context budget; a refused first sentence gets one rewrite.
 - ``gate, whole passages``: the same without the context budget.
-- ``no review``: the raw draft is what the visitor sees (the answer path before the gate).
+- ``no review``: the raw draft is what the visitor sees (the answer path before the gate); on
+  the demo sets only (``bench review`` compares review on and off on every set, on fixed drafts).
 
 Per condition: of the answerable questions, how many the bot answers itself, and of those how
 many are right (every expected fact in the visible text); of the unanswerable, how many it
@@ -47,6 +51,7 @@ class Outcome:
 
     question: str
     kind: str
+    split: str
     answered: bool
     right: bool
     first_visible_s: float | None
@@ -66,10 +71,13 @@ def is_right(text: str, expected: list[str]) -> bool:
     return bool(expected) and all(_normal(fact) in answer for fact in expected)
 
 
-def _sets(quick: bool) -> dict[str, list[dict[str, Any]]]:
-    from bench.corpus import demo_questions
+def _sets(quick: bool) -> list[tuple[str, Any, list[dict[str, Any]]]]:
+    """(name, eval set, questions) to run; the two-part set reuses the demo's knowledge base."""
+    from bench.corpus import eval_sets
 
-    demo = [dict(q) for q in demo_questions()]
+    found = eval_sets()
+    demo_set = found[0]
+    demo = [dict(q) for q in demo_set.questions]
     answerable = [q for q in demo if q["kind"] == "answerable"]
     rng = random.Random(6)  # fixed: the same pairs every run
     pairs = []
@@ -83,12 +91,22 @@ def _sets(quick: bool) -> dict[str, list[dict[str, Any]]]:
                 "question": f"{first['question'].rstrip('?. ')} and {second['question']}",
                 "answer_contains": first["answer_contains"] + second["answer_contains"],
                 "kind": "answerable",
+                "split": "tune" if "tune" in (first["split"], second["split"]) else "held-out",
             }
         )
+    out = [("demo", demo_set, demo), ("two-part", demo_set, pairs)]
+    out += [(s.name, s, [dict(q) for q in s.questions]) for s in found[1:]]
     if quick:
-        demo = demo[: QUICK_QUESTIONS - 2] + [q for q in demo if q["kind"] != "answerable"][:2]
-        pairs = pairs[:2]
-    return {"demo": demo, "two-part": pairs}
+        return [
+            (
+                name,
+                eval_set,
+                items[: QUICK_QUESTIONS - 2] + [q for q in items if q["kind"] != "answerable"][:2],
+            )
+            for name, eval_set, items in out
+            if name == "demo"
+        ] + [(name, eval_set, items[:2]) for name, eval_set, items in out if name == "two-part"]
+    return out
 
 
 def _one(
@@ -118,6 +136,7 @@ def _one(
         return Outcome(
             item["question"],
             item["kind"],
+            item.get("split", "held-out"),
             False,
             False,
             None,
@@ -144,6 +163,7 @@ def _one(
         return Outcome(
             item["question"],
             item["kind"],
+            item.get("split", "held-out"),
             answered,
             answered and is_right(text, expected),
             first[0] if first else None,
@@ -174,6 +194,7 @@ def _one(
     return Outcome(
         item["question"],
         item["kind"],
+        item.get("split", "held-out"),
         answered,
         answered and is_right(result.released, expected),
         first[0] if first else None,
@@ -192,7 +213,7 @@ def _one(
     )
 
 
-def _row(name: str, condition: str, outcomes: list[Outcome]) -> list[Any]:
+def _row(name: str, split: str, condition: str, outcomes: list[Outcome]) -> list[Any]:
     answerable = [o for o in outcomes if o.kind == "answerable"]
     out_of_scope = [o for o in outcomes if o.kind != "answerable"]
     answered = [o for o in answerable if o.answered]
@@ -202,6 +223,7 @@ def _row(name: str, condition: str, outcomes: list[Outcome]) -> list[Any]:
     totals = [o.total_s for o in outcomes if o.answered]
     return [
         name,
+        split,
         condition,
         len(outcomes),
         f"{len(answered)}/{len(answerable)}",
@@ -215,10 +237,27 @@ def _row(name: str, condition: str, outcomes: list[Outcome]) -> list[Any]:
     ]
 
 
+def _conditions(name: str, budget: int) -> list[tuple[str, bool, int]]:
+    """The conditions to run on one set.
+
+    ``CHATAPP_BENCH_CONDITIONS="gate"`` keeps only those named (comma-separated), for a run on a
+    busy machine.
+    """
+    import os
+
+    gate = [("gate", True, budget), ("gate, whole passages", True, 0)]
+    conditions = [*gate, ("no review", False, budget)] if name in ("demo", "two-part") else gate
+    wanted = os.environ.get("CHATAPP_BENCH_CONDITIONS")
+    if wanted:
+        names = {part.strip() for part in wanted.split(",")}
+        conditions = [c for c in conditions if c[0] in names]
+    return conditions
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     import os
 
-    from bench.corpus import demo_kb_ensure
+    from bench.corpus import eval_set_kb_ensure
     from bench.machine import cpu_features
 
     setup_django(BENCH_DB)
@@ -228,7 +267,6 @@ def run(quick: bool = False) -> dict[str, Any]:
     from workers.inference.registry import get_generator
 
     embedder = load_embedder()
-    kb, _ = demo_kb_ensure(embedder)
     spec = os.environ.get("CHATAPP_BENCH_LLM") or (
         str(settings.CHATAPP_MODELS_DIR / "smollm2-135m-instruct")
         if quick
@@ -236,11 +274,6 @@ def run(quick: bool = False) -> dict[str, Any]:
     )
     generator = get_generator(spec)
     budget = settings.CHATAPP_CONTEXT_BUDGET_WORDS
-    conditions = [
-        ("gate", True, budget),
-        ("gate, whole passages", True, 0),
-        ("no review", False, budget),
-    ]
     sets = _sets(quick)
     rows: list[list[Any]] = []
     data: dict[str, Any] = {
@@ -248,23 +281,28 @@ def run(quick: bool = False) -> dict[str, Any]:
         "cpu": cpu_features(),
         "model": getattr(generator, "name", spec),
     }
-    total = sum(len(items) for items in sets.values()) * len(conditions)
+    total = sum(len(items) * len(_conditions(name, budget)) for name, _, items in sets)
     progress = Progress("answers", total, "answers")
-    for name, items in sets.items():
-        for condition, gate, words in conditions:
+    for name, eval_set, items in sets:
+        kb, _ = eval_set_kb_ensure(eval_set, embedder)
+        for condition, gate, words in _conditions(name, budget):
             outcomes = []
             for item in items:
                 outcomes.append(
                     _one(item, kb, embedder=embedder, generator=generator, gate=gate, budget=words)
                 )
                 progress.advance(note=f"{name}/{condition}")
-            rows.append(_row(name, condition, outcomes))
+            rows.extend(
+                _row(name, split, condition, [o for o in outcomes if o.split == split])
+                for split in sorted({o.split for o in outcomes})
+            )
             data.setdefault(name, {})[condition] = [o.__dict__ for o in outcomes]
     settings.CHATAPP_CONTEXT_BUDGET_WORDS = budget
     table = Table(
         f"Answer quality and speed ({data['model']}, {data['device']})",
         [
             "set",
+            "split",
             "condition",
             "questions",
             "answered (answerable)",
@@ -279,7 +317,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         rows,
         note=(
             "Right = every expected fact of the question in the text the visitor sees. Answered = "
-            "ended as an answer (not handed off, not a clarifying question). CPU: "
+            "ended as an answer (not handed off, not a clarifying question). Tune: the demo "
+            "questions the defaults were chosen on; held-out: never used to choose. CPU: "
             + json.dumps(data["cpu"])
         ),
     )

@@ -35,6 +35,7 @@ class Setting:
     review: bool
     grounding: bool = True
     threshold: float = 0.5
+    lexical: tuple[float, float] | None = None
 
 
 def settings_to_compare(default_threshold: float, quick: bool) -> list[Setting]:
@@ -47,11 +48,26 @@ def settings_to_compare(default_threshold: float, quick: bool) -> list[Setting]:
     ]
     if quick:
         return base
-    return base + [
-        Setting(f"judge >= {t} + grounding", True, True, t)
-        for t in (0.4, 0.6, 0.7)
-        if t != default_threshold
-    ]
+    return (
+        base
+        + [
+            Setting(f"judge >= {t} + grounding", True, True, t)
+            for t in (0.4, 0.6, 0.7)
+            if t != default_threshold
+        ]
+        + [
+            Setting(
+                f"judge >= {default_threshold} + grounding, >= {floor} when {cover:.0%} "
+                "of the words are in the passage",
+                True,
+                True,
+                default_threshold,
+                (cover, floor),
+            )
+            for cover in (0.8, 1.0)
+            for floor in (0.3, 0.4)
+        ]
+    )
 
 
 class CachedJudge:
@@ -104,6 +120,7 @@ def _gate(
         threshold=setting.threshold,
         needs_figure=asks_for_figure(question),
         grounding=setting.grounding,
+        lexical=setting.lexical,
     )
     released: list[str] = []
     claims = 0

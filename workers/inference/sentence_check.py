@@ -20,6 +20,7 @@ from workers.inference.grounding import (
     RANGE,
     RESTATES_QUESTION,
     has_figure,
+    lexical_support,
     marker_as_link,
     restates_question,
     unsupported_ranges,
@@ -117,6 +118,9 @@ class SentenceGate:
         needs_figure: The question asks for an amount or a duration: the first claim must
             state one (an answer that leads with something else has not answered it).
         grounding: Run the grounding checks (off only to measure what they add).
+        lexical: ``(coverage, floor)``: a claim whose words a cited passage holds to at least
+            ``coverage`` (``lexical_support``) passes with a judge support of ``floor`` or more
+            instead of ``threshold``. None: the judge's threshold alone.
     """
 
     def __init__(
@@ -128,6 +132,7 @@ class SentenceGate:
         threshold: float,
         needs_figure: bool = False,
         grounding: bool = True,
+        lexical: tuple[float, float] | None = None,
     ) -> None:
         self.judge = judge
         self.question = question
@@ -135,6 +140,7 @@ class SentenceGate:
         self.threshold = threshold
         self.needs_figure = needs_figure
         self.grounding = grounding
+        self.lexical = lexical
         self.claims_seen = 0
 
     def check(self, sentence: str) -> SentenceCheck:
@@ -155,6 +161,7 @@ class SentenceGate:
         first = claim and self.claims_seen == 0
         self.claims_seen += int(claim)
         refs: tuple[int, ...] = ()
+        chosen: list[Passage] = []
         missing: tuple[str, ...] = ()
         grounding = ""
         if policy:
@@ -180,7 +187,12 @@ class SentenceGate:
                 support = 1.0
             else:
                 support = self.judge.yes_probability(check_messages(sentence, chosen))
-        approved = not policy and not missing and not grounding and support >= self.threshold
+        needed = self.threshold
+        if chosen and self.lexical is not None and support < self.threshold:
+            coverage, floor = self.lexical
+            if lexical_support(sentence, chosen) >= coverage:
+                needed = floor
+        approved = not policy and not missing and not grounding and support >= needed
         return SentenceCheck(
             sentence=sentence,
             claim=claim,

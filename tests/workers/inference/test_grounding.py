@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import pytest
 
+from workers.inference.base import Passage
 from workers.inference.grounding import (
     asks_for_figure,
     has_figure,
     is_yes_no_question,
+    lexical_support,
     marker_as_link,
     restates_question,
     sentence_polarity,
@@ -127,3 +129,27 @@ def test_sentence_polarity(sentence, expected):
 def test_restates_question(sentence, expected):
     question = "app says too many attempts and won't let me log in, my bulbs flicker on the dimmer"
     assert restates_question(sentence, question) is expected
+
+
+GERMANY = Passage(
+    ref=1,
+    title="Delivery costs",
+    text="Standard delivery to Germany costs 4.95 EUR. Express delivery is 9.95 EUR.",
+)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        # copied from the passage: every content word is there
+        ("The delivery cost to Germany is 4.95 EUR. [1]", 1.0),
+        # a leading "Yes," cannot be vouched for by words and is left out
+        ("Yes, delivery to Germany costs 4.95 EUR.", 1.0),
+        # the same words with a "not" the passage lacks say the opposite
+        ("Delivery to Germany is not 4.95 EUR.", 0.0),
+        # half the words are the passage's
+        ("Germany delivery is tracked by courier.", pytest.approx(2 / 4)),
+    ],
+)
+def test_lexical_support(sentence, expected):
+    assert lexical_support(sentence, [GERMANY]) == expected

@@ -117,3 +117,21 @@ def test_grounding_off_keeps_the_judge_alone(scripted):
     # then
     assert check.approved
     assert check.grounding == ""
+
+
+def test_a_claim_in_the_passage_s_own_words_passes_with_a_lower_judge_floor(scripted):
+    # given: the judge is unsure (0.45) of two claims; one is copied from the passage
+    passage = Passage(ref=1, title="Delivery", text="Standard delivery to Germany costs 4.95 EUR.")
+    judge = scripted(yes=[0.45, 0.45, 0.45])
+    lexical = SentenceGate(judge, "delivery?", [passage], threshold=0.5, lexical=(0.8, 0.4))
+    strict = SentenceGate(judge, "delivery?", [passage], threshold=0.5)
+
+    # when
+    copied = lexical.check("Delivery to Germany costs 4.95 EUR. [1]")
+    paraphrased = lexical.check("Shipping to Berlin is cheap. [1]")
+    without = strict.check("Delivery to Germany costs 4.95 EUR. [1]")
+
+    # then
+    assert copied.approved
+    assert not paraphrased.approved
+    assert not without.approved

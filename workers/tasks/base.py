@@ -9,6 +9,8 @@ from celery.utils.log import get_task_logger
 from django.conf import settings
 from typing_extensions import override
 
+from workers.tasks.warmup import wait_for_models
+
 logger = get_task_logger(f"{__name__}.celery")
 
 
@@ -28,6 +30,11 @@ class StageTask(Task):  # type: ignore[type-arg]  # celery-types generic params 
 
     soft_time_limit = settings.CHATAPP_STAGE_SOFT_LIMIT_S
     time_limit = settings.CHATAPP_STAGE_HARD_LIMIT_S
+
+    @override
+    def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Wait for the models this process is loading (a fresh process loads them at start)."""
+        wait_for_models()
 
     @override
     def on_failure(

@@ -9,12 +9,18 @@ Every end goes through ``_turn_end``, which refuses any other transition, stores
 ``TurnReason``, tells the visitor (``turn.completed``) and starts the next turn when messages
 arrived meanwhile. The stages run in the workers (``chatapp.assistant.stages``) and are sent by
 task name (``chatapp.core.tasks``), so nothing here imports ``workers.tasks``.
+
+Stage messages may arrive twice (a pool process lost mid-stage puts its message back), so every
+step of a turn is idempotent: a finished stage hands on its stored output without running again,
+a turn ends once (``_turn_end`` under the row lock), a revision is sent once, and a message for a
+turn that already ended does nothing (``turn_is_running``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -162,10 +168,30 @@ def _dispatch(request: TurnRequest) -> None:
         pipeline_fail(run_id=request.run_id, stage="retrieval", error=f"dispatch failed: {exc}")
 
 
+def turn_is_running(run_id: int) -> bool:
+    """Tell whether a turn still runs; a stage message for an ended turn is dropped unread."""
+    return PipelineRun.objects.filter(pk=run_id, status=PipelineRun.Status.RUNNING).exists()
+
+
 def revision_dispatch(*, draft: DraftAnswer, critique: str) -> None:
-    """Send a draft back to the answerer with the reviewer's critique (then to review again)."""
+    """Send a draft back to the answerer with the reviewer's critique (then to review again).
+
+    A review delivered again (its worker was lost after deciding) sends nothing while the
+    rewrite is being written; a finished rewrite is sent again harmlessly (it hands on its stored
+    draft), which lets the sweeper resume a turn whose rewrite's review was lost.
+    """
     from celery import chain
 
+    fresh = timezone.now() - timedelta(seconds=settings.CHATAPP_STAGE_HARD_LIMIT_S)
+    if PipelineStep.objects.filter(
+        run_id=draft.run_id,
+        stage=PipelineStep.Stage.ANSWERING,
+        attempt=draft.attempt + 1,
+        status=PipelineStep.Status.RUNNING,
+        started_at__gt=fresh,
+    ).exists():
+        logger.info("rewrite %s of run %s is being written", draft.attempt + 1, draft.run_id)
+        return
     retrieval = RetrievalResult(
         run_id=draft.run_id,
         conversation_id=draft.conversation_id,

@@ -227,3 +227,20 @@ def document_index(
 def document_delete(*, document: Document) -> None:
     """Delete a document; its chunks go with it (cascade)."""
     document.delete()
+
+
+def document_fail(*, document_id: int, error: str) -> bool:
+    """Mark a document that was being indexed (or waited for it) failed, with the reason.
+
+    Called when its indexing task failed for good outside the indexing code (a lost worker, a
+    hard time limit), so it does not stay ``indexing`` forever. A ready or failed document is
+    left as it is.
+
+    Returns:
+        Whether the document was marked failed.
+    """
+    return bool(
+        Document.objects.filter(
+            pk=document_id, status__in=[Document.Status.QUEUED, Document.Status.INDEXING]
+        ).update(status=Document.Status.FAILED, error=error[:2000], updated_at=timezone.now())
+    )

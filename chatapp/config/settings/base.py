@@ -141,6 +141,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # one model call at a time per worker pro
 CELERY_TASK_IGNORE_RESULT = True  # stages hand results on through the chain, not a result store
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A pool process that dies mid-task (SIGKILL, out of memory) puts its message back, once: the
+# stage runs again on a fresh process (stages are idempotent); lost twice, the turn is handed off
+# (workers/tasks/base.py).
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_ROUTES = {
     "workers.tasks.retrieval.*": {"queue": "retrieval"},
     "workers.tasks.answering.*": {"queue": "answering"},
@@ -207,6 +211,10 @@ CHATAPP_STAGE_SOFT_LIMIT_S = env.int("CHATAPP_STAGE_SOFT_LIMIT_S", default=150)
 CHATAPP_STAGE_HARD_LIMIT_S = env.int("CHATAPP_STAGE_HARD_LIMIT_S", default=180)
 # A turn not finished by then is ended with a hand-off (covers a dead or missing worker).
 CHATAPP_TURN_DEADLINE_S = env.int("CHATAPP_TURN_DEADLINE_S", default=420)
+# Indexing one document: an embedder on 2 CPU cores takes ~40 ms a chunk, so even a 20 MB upload
+# fits; a document still "indexing" past the hard limit lost its worker and is marked failed.
+CHATAPP_INDEX_SOFT_LIMIT_S = env.int("CHATAPP_INDEX_SOFT_LIMIT_S", default=1800)
+CHATAPP_INDEX_HARD_LIMIT_S = env.int("CHATAPP_INDEX_HARD_LIMIT_S", default=1900)
 CHATAPP_MESSAGE_MAX_CHARS = env.int("CHATAPP_MESSAGE_MAX_CHARS", default=4000)
 CHATAPP_UPLOAD_MAX_BYTES = env.int("CHATAPP_UPLOAD_MAX_BYTES", default=20_000_000)
 CHATAPP_CHUNK_MAX_TOKENS = env.int("CHATAPP_CHUNK_MAX_TOKENS", default=200)

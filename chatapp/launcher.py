@@ -31,7 +31,7 @@ def _worker_commands() -> list[tuple[str, list[str], dict[str, str]]]:
         queues, _, concurrency = spec.partition(":")
         name = queues.replace(",", "+")
         warm = []
-        if "retrieval" in queues.split(","):
+        if {"retrieval", "indexing"} & set(queues.split(",")):
             warm.append("embedder")
         if {"answering", "review"} & set(queues.split(",")):
             warm.append("llm")

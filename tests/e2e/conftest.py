@@ -37,6 +37,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 STACK_START_TIMEOUT_S = 240
+# Every queue the stack needs (chatapp.core.health.QUEUES), all on one test worker.
+QUEUES = "retrieval,answering,review,watchdog,indexing"
 
 
 @dataclass
@@ -96,7 +98,7 @@ def test_models() -> dict[str, Path]:
 def stack(
     django_db_setup: Any, django_db_blocker: Any, test_models: dict[str, Path]
 ) -> Iterator[Stack]:
-    """uvicorn + one Celery worker (all three queues, one LLM copy) on the test database."""
+    """uvicorn + one Celery worker (every queue, one LLM copy) on the test database."""
     from django.db import connection
 
     with django_db_blocker.unblock():
@@ -112,7 +114,7 @@ def stack(
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     celery = [sys.executable, "-m", "celery", "-A", "chatapp.config"]
     subprocess.run(
-        [*celery, "purge", "-f", "-Q", "retrieval,answering,review"],
+        [*celery, "purge", "-f", "-Q", QUEUES],
         env=env,
         cwd=ROOT,
         check=False,
@@ -127,7 +129,7 @@ def stack(
                     *celery,
                     "worker",
                     "-Q",
-                    "retrieval,answering,review",
+                    QUEUES,
                     "-c",
                     "1",
                     "-n",

@@ -1,4 +1,9 @@
-"""Retrieval queue: find passages for a turn, index documents, and the turn watchdog."""
+"""Retrieval stage, plus document indexing and the turn watchdog (routed to their own queues).
+
+``index_document`` goes to the ``indexing`` queue and ``turn_watchdog`` to ``watchdog``
+(``CELERY_TASK_ROUTES``), so a bulk import never delays a turn or its deadline. They keep their
+names (and module) so messages already queued still find them.
+"""
 
 from __future__ import annotations
 

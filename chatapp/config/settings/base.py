@@ -145,17 +145,24 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # stage runs again on a fresh process (stages are idempotent); lost twice, the turn is handed off
 # (workers/tasks/base.py).
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Exact names win over the globs: indexing and the watchdog have queues of their own, so a bulk
+# import (minutes of embedding) never delays a turn or the end of a turn past its deadline.
 CELERY_TASK_ROUTES = {
+    "workers.tasks.retrieval.index_document": {"queue": "indexing"},
+    "workers.tasks.retrieval.turn_watchdog": {"queue": "watchdog"},
     "workers.tasks.retrieval.*": {"queue": "retrieval"},
     "workers.tasks.answering.*": {"queue": "answering"},
     "workers.tasks.review.*": {"queue": "review"},
 }
 CELERY_TASK_DEFAULT_QUEUE = "retrieval"
 
-# Worker layout of `make run`: on a small CPU box one process holds the LLM for both LLM stages.
+# Worker layout of `make run`: on a small CPU box one process holds the LLM for both LLM stages;
+# indexing has a process of its own so that a bulk import does not hold up retrieval.
 CHATAPP_WORKERS = [
     w.strip()
-    for w in env("CHATAPP_WORKERS", default="retrieval:1;answering,review:1").split(";")
+    for w in env(
+        "CHATAPP_WORKERS", default="retrieval,watchdog:1;indexing:1;answering,review:1"
+    ).split(";")
     if w.strip()
 ]
 

@@ -14,6 +14,7 @@ app = Celery(
         "workers.tasks.retrieval",
         "workers.tasks.answering",
         "workers.tasks.review",
+        "workers.tasks.sweep",
         "workers.tasks.warmup",
     ],
 )

@@ -150,11 +150,24 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_ROUTES = {
     "workers.tasks.retrieval.index_document": {"queue": "indexing"},
     "workers.tasks.retrieval.turn_watchdog": {"queue": "watchdog"},
+    "workers.tasks.sweep.*": {"queue": "watchdog"},
     "workers.tasks.retrieval.*": {"queue": "retrieval"},
     "workers.tasks.answering.*": {"queue": "answering"},
     "workers.tasks.review.*": {"queue": "review"},
 }
 CELERY_TASK_DEFAULT_QUEUE = "retrieval"
+# Ends or re-dispatches turns and documents stuck past their deadline: a lost watchdog (a Redis
+# restart), a dispatch lost between commit and broker, a dead indexing worker.
+CHATAPP_SWEEP_INTERVAL_S = env.int("CHATAPP_SWEEP_INTERVAL_S", default=30)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stuck-work": {
+        "task": "workers.tasks.sweep.sweep_stuck",
+        "schedule": float(CHATAPP_SWEEP_INTERVAL_S),
+        # A sweep not started by the next one is useless: the next one does the same.
+        "options": {"expires": float(CHATAPP_SWEEP_INTERVAL_S)},
+    }
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Worker layout of `make run`: on a small CPU box one process holds the LLM for both LLM stages;
 # indexing has a process of its own so that a bulk import does not hold up retrieval.
@@ -218,10 +231,16 @@ CHATAPP_STAGE_SOFT_LIMIT_S = env.int("CHATAPP_STAGE_SOFT_LIMIT_S", default=150)
 CHATAPP_STAGE_HARD_LIMIT_S = env.int("CHATAPP_STAGE_HARD_LIMIT_S", default=180)
 # A turn not finished by then is ended with a hand-off (covers a dead or missing worker).
 CHATAPP_TURN_DEADLINE_S = env.int("CHATAPP_TURN_DEADLINE_S", default=420)
+# A running turn with no stage started or finished for this long, while no turn queue holds a
+# message, lost its messages (a Redis restart, a web process dying between commit and dispatch):
+# the sweeper sends it again. Longer than a pool process takes to restart and load its models.
+CHATAPP_TURN_STALL_S = env.int("CHATAPP_TURN_STALL_S", default=90)
 # Indexing one document: an embedder on 2 CPU cores takes ~40 ms a chunk, so even a 20 MB upload
 # fits; a document still "indexing" past the hard limit lost its worker and is marked failed.
 CHATAPP_INDEX_SOFT_LIMIT_S = env.int("CHATAPP_INDEX_SOFT_LIMIT_S", default=1800)
 CHATAPP_INDEX_HARD_LIMIT_S = env.int("CHATAPP_INDEX_HARD_LIMIT_S", default=1900)
+# A document still "queued" this long while the indexing queue is empty lost its message.
+CHATAPP_INDEX_STALL_S = env.int("CHATAPP_INDEX_STALL_S", default=120)
 CHATAPP_MESSAGE_MAX_CHARS = env.int("CHATAPP_MESSAGE_MAX_CHARS", default=4000)
 CHATAPP_UPLOAD_MAX_BYTES = env.int("CHATAPP_UPLOAD_MAX_BYTES", default=20_000_000)
 CHATAPP_CHUNK_MAX_TOKENS = env.int("CHATAPP_CHUNK_MAX_TOKENS", default=200)

@@ -16,6 +16,7 @@ app = Celery(
         "workers.tasks.review",
         "workers.tasks.sweep",
         "workers.tasks.warmup",
+        "workers.tasks.health",
     ],
 )
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -246,6 +246,9 @@ CHATAPP_UPLOAD_MAX_BYTES = env.int("CHATAPP_UPLOAD_MAX_BYTES", default=20_000_00
 CHATAPP_CHUNK_MAX_TOKENS = env.int("CHATAPP_CHUNK_MAX_TOKENS", default=200)
 CHATAPP_CHUNK_OVERLAP_TOKENS = env.int("CHATAPP_CHUNK_OVERLAP_TOKENS", default=40)
 CHATAPP_HEALTH_TIMEOUT_S = env.float("CHATAPP_HEALTH_TIMEOUT_S", default=1.5)
+# /healthz calls a queue unavailable when its workers' pool processes died this many times in the
+# last 5 minutes (each death requeues a task; a turn that kills its worker twice is handed off).
+CHATAPP_HEALTH_MAX_LOST = env.int("CHATAPP_HEALTH_MAX_LOST", default=3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = CHATAPP_UPLOAD_MAX_BYTES + 1_000_000
 
 LOGGING = {

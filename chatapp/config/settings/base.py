@@ -107,7 +107,9 @@ if not DATABASE_URL or not REDIS_URL:
         os.environ["DATABASE_URL"] = DATABASE_URL  # child processes reuse the same server
         EMBEDDED_STARTED += ["postgres"] if _started else []
     if not REDIS_URL:
-        REDIS_URL, _started = embedded.ensure_redis(VAR_DIR)
+        REDIS_URL, _started = embedded.ensure_redis(
+            VAR_DIR, append_only=env.bool("CHATAPP_REDIS_APPEND_ONLY", default=True)
+        )
         os.environ["REDIS_URL"] = REDIS_URL
         EMBEDDED_STARTED += ["redis"] if _started else []
 

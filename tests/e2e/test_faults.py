@@ -25,6 +25,7 @@ from chatapp.accounts.services import api_key_create, user_ensure
 from chatapp.assistant.models import PipelineRun, PipelineStep
 from chatapp.conversations.models import Message
 from chatapp.core import embedded
+from chatapp.knowledge.models import Chunk, Document
 from tests.e2e.helpers import http_json, open_socket, read_until, wait_for_document
 from tests.e2e.processes import (
     LOG_DIR,
@@ -321,6 +322,46 @@ def test_a_redis_restart_mid_turn_ends_the_turn_and_the_next_one_is_answered(
             "next_turn_answered_in_s": round(second_s, 1),
         },
     )
+
+
+def test_a_document_whose_indexing_process_is_killed_is_indexed_again(fault_stack):
+    # given: a long document being embedded
+    key = api_key_create(user=user_ensure(username="faults-admin", role=User.Role.ADMIN))
+    auth = {"Authorization": f"Bearer {key}"}
+    _, kb = http_json(
+        "POST", f"{fault_stack.base_url}/api/v1/knowledge-bases", {"name": "Bulk"}, auth
+    )
+    sections = [
+        f"## Section {i}\n\n"
+        + f"Order {i} ships from warehouse {i % 7} within {i % 5 + 1} days. " * 12
+        for i in range(150)
+    ]
+    status, doc = http_json(
+        "POST",
+        f"{fault_stack.base_url}/api/v1/knowledge-bases/{kb['id']}/documents",
+        {"title": "Bulk", "text": "# Bulk\n\n" + "\n\n".join(sections)},
+        auth,
+    )
+    assert status == 202
+    worker = fault_stack.procs["worker"]
+    _until(
+        lambda: Document.objects.filter(pk=doc["id"], status=Document.Status.INDEXING).exists(),
+        60,
+        "indexing started",
+        every=0.02,
+    )
+    # when: the pool process embedding it is killed
+    kill(pool_children(worker.pid)[0])
+    killed_at = time.monotonic()
+    final = wait_for_document(fault_stack.base_url, doc["id"], key, timeout=120)
+    ready_s = time.monotonic() - killed_at
+    # then
+    assert (final["status"], final["error"] or "") == ("ready", "")
+    indexed = Document.objects.get(pk=doc["id"])
+    assert indexed.chunk_count == Chunk.objects.filter(document=indexed).count() > 50
+    log = (LOG_DIR / "faults-worker.log").read_text(errors="replace")
+    assert "index_document" in log.split("lost its worker: requeued once")[-2][-300:]
+    _record("sigkill_indexing_pool_process", {"document_ready_after_kill_s": round(ready_s, 1)})
 
 
 def test_healthz_says_so_while_no_worker_serves_and_while_pool_processes_die_at_start(

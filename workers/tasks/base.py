@@ -195,6 +195,12 @@ def end_work_of_a_lost_task(
     """
     if not isinstance(exception, WorkerLostAgainError | WorkerLostError | TimeLimitExceeded):
         return
+    from django.db import connection
+
+    # The main process keeps its connection for the worker's life (no request cycle closes it):
+    # drop it if it went stale or outlived CONN_MAX_AGE, as a request would.
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
     if isinstance(sender, StageTask):
         stage_failed(sender.stage, tuple(args or ()), dict(kwargs or {}), exception)
     elif isinstance(sender, IndexTask):

@@ -79,6 +79,7 @@ def test_a_task_that_lost_its_worker_goes_back_to_its_queue_once(failures, monke
     assert ended == []
 
 
+@pytest.mark.django_db  # the failure receiver checks its database connection
 def test_a_redelivered_task_that_lost_its_worker_again_is_failed_not_requeued(
     failures, monkeypatch
 ):

@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install models models-test run test lint types migrations-check pytest e2e bench browser stop stop-test-services clean
+.PHONY: help install models models-test run test lint types migrations-check pytest e2e faults bench browser stop stop-test-services clean
 
 help: ## List the recipes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ stop-test-services: $(VENV)/.deps ## Stop the embedded Postgres/Redis of the tes
 
 e2e: $(VENV)/.deps models-test browser ## Only the end-to-end tests (real worker, browser)
 	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
+
+faults: $(VENV)/.deps models-test ## Only the fault-injection tests (killed pool process, lost dispatch, Redis restart); part of make test
+	$(BIN)/python -m pytest tests/e2e/test_faults.py $(PYTEST_ARGS)
 
 bench: $(VENV)/.deps models-test ## Benchmarks: tables printed, results in bench/results/
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -31,7 +31,7 @@ def _worker_commands() -> list[tuple[str, list[str], dict[str, str]]]:
         queues, _, concurrency = spec.partition(":")
         name = queues.replace(",", "+")
         warm = []
-        if "retrieval" in queues.split(","):
+        if {"retrieval", "indexing"} & set(queues.split(",")):
             warm.append("embedder")
         if {"answering", "review"} & set(queues.split(",")):
             warm.append("llm")
@@ -60,6 +60,24 @@ def _worker_commands() -> list[tuple[str, list[str], dict[str, str]]]:
             )
         )
     return commands
+
+
+def _beat_command() -> list[str]:
+    """Celery beat: sends the periodic sweep of stuck turns and documents (CELERY_BEAT_SCHEDULE)."""
+    from django.conf import settings
+
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "chatapp.config",
+        "beat",
+        "--schedule",
+        settings.CELERY_BEAT_SCHEDULE_FILENAME,
+        "--loglevel",
+        "WARNING",
+    ]
 
 
 def _choose_engines() -> None:
@@ -179,6 +197,7 @@ def main() -> int:
         )
         for name, cmd, extra in _worker_commands():
             procs.append((name, subprocess.Popen(cmd, env={**env, **extra})))
+        procs.append(("beat", subprocess.Popen(_beat_command(), env=env)))
         _say("waiting for the web server and one worker per queue (first start loads models)…")
         if not _wait_healthy(f"http://{host}:{port}/healthz", procs):
             _say("the stack did not become healthy; stopping")

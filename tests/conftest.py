@@ -61,7 +61,11 @@ def events_of(
 def dispatched(monkeypatch: pytest.MonkeyPatch) -> list[TurnRequest]:
     """Pipeline runs that would have been sent to the broker (the outside world here)."""
     sent: list[TurnRequest] = []
-    monkeypatch.setattr("chatapp.assistant.turn._dispatch", sent.append)
+
+    def record(request: TurnRequest, **options: Any) -> None:
+        sent.append(request)
+
+    monkeypatch.setattr("chatapp.assistant.turn._dispatch", record)
     return sent
 
 

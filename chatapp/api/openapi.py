@@ -102,7 +102,7 @@ OPENAPI: dict[str, Any] = {
     "paths": {
         "/healthz": {
             "get": {
-                "summary": "Database, broker and a worker per queue",
+                "summary": "Database, broker and, per queue, a worker able to take tasks",
                 "responses": {
                     "200": _json(_OBJ),
                     "503": _json(_OBJ, "Something is missing (named in `missing`)"),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Avg, Count, Exists, F, OuterRef, Q, Sum
+from django.db.models import Avg, Count, Exists, F, Max, OuterRef, Q, Sum
 
 from chatapp.assistant.models import PipelineRun, PipelineStep
 from chatapp.conversations.models import Conversation, Message
@@ -292,3 +292,72 @@ def pipeline_run_pending_messages(run: PipelineRun) -> list[Message]:
         .exclude(Exists(taken_up))
         .order_by("id")
     )
+
+
+def pipeline_run_messages(run: PipelineRun) -> list[Message]:
+    """The visitor messages ``run`` answers: its question and those since the previous turn's.
+
+    What ``pipeline_start`` was given, for sending a run again whose dispatch was lost.
+
+    Args:
+        run: A run of the conversation.
+
+    Returns:
+        The messages, oldest first, the last being the run's question (two queries).
+    """
+    previous = (
+        PipelineRun.objects.filter(
+            conversation_id=run.conversation_id, question_id__lt=run.question_id
+        )
+        .order_by("-question_id")
+        .values_list("question_id", flat=True)
+        .first()
+    )
+    return list(
+        Message.objects.filter(
+            conversation_id=run.conversation_id,
+            role=Message.Role.VISITOR,
+            pk__gt=previous or 0,
+            pk__lte=run.question_id,
+        ).order_by("id")
+    )
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """Where a running turn stands, for the sweeper."""
+
+    run_id: int
+    started_at: datetime
+    # The last time a stage started or finished (the run's start when none has).
+    last_progress_at: datetime
+    step_running: bool
+
+
+def pipeline_runs_running(*, started_before: datetime) -> list[RunProgress]:
+    """Runs still running that started before ``started_before``, with their progress (one query).
+
+    Args:
+        started_before: Younger runs are left out (nothing can be stuck yet).
+    """
+    steps = PipelineStep.objects.filter(run_id=OuterRef("pk"))
+    rows = (
+        PipelineRun.objects.filter(status=PipelineRun.Status.RUNNING, started_at__lt=started_before)
+        .annotate(
+            last_started=Max("steps__started_at"),
+            last_finished=Max("steps__finished_at"),
+            step_running=Exists(steps.filter(status=PipelineStep.Status.RUNNING)),
+        )
+        .order_by("id")
+    )
+    return [
+        RunProgress(
+            run_id=r.pk,
+            started_at=r.started_at,
+            last_progress_at=max(
+                t for t in (r.started_at, r.last_started, r.last_finished) if t is not None
+            ),
+            step_running=r.step_running,
+        )
+        for r in rows
+    ]

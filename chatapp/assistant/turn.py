@@ -9,19 +9,31 @@ Every end goes through ``_turn_end``, which refuses any other transition, stores
 ``TurnReason``, tells the visitor (``turn.completed``) and starts the next turn when messages
 arrived meanwhile. The stages run in the workers (``chatapp.assistant.stages``) and are sent by
 task name (``chatapp.core.tasks``), so nothing here imports ``workers.tasks``.
+
+Stage messages may arrive twice (a pool process lost mid-stage puts its message back; the sweeper
+sends a stalled turn again), so every step of a turn is idempotent: a finished stage hands on its
+stored output without running again, a turn ends once (``_turn_end`` under the row lock), a
+revision is sent once, and a message for a turn that already ended does nothing
+(``turn_is_running``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chatapp.assistant.models import PipelineRun, PipelineStep
-from chatapp.assistant.selectors import pipeline_run_pending_messages
+from chatapp.assistant.selectors import (
+    pipeline_run_messages,
+    pipeline_run_pending_messages,
+    pipeline_runs_running,
+)
 from chatapp.conversations.models import Conversation, Message
 from chatapp.conversations.selectors import conversation_history
 from chatapp.conversations.services import bot_message_create, conversation_handoff
@@ -29,7 +41,9 @@ from chatapp.core.tasks import (
     GENERATE_ANSWER,
     RETRIEVE_CONTEXT,
     REVIEW_ANSWER,
+    TURN_QUEUES,
     TURN_WATCHDOG,
+    queue_lengths,
     task_signature,
 )
 from chatapp.realtime.broadcast import broadcast_on_commit
@@ -109,10 +123,18 @@ def pipeline_start(
     except IntegrityError:  # a caller without the lock, or with a stale check: keep one turn
         logger.warning("no run started for message %s in %s", question.pk, conversation.pk)
         return None
-    request = TurnRequest(
+    request = _turn_request(run, conversation, messages)
+    transaction.on_commit(lambda: _dispatch(request))
+    return run
+
+
+def _turn_request(
+    run: PipelineRun, conversation: Conversation, messages: Sequence[Message]
+) -> TurnRequest:
+    return TurnRequest(
         run_id=run.pk,
         conversation_id=str(conversation.pk),
-        message_id=question.pk,
+        message_id=messages[-1].pk,
         question="\n".join(m.text for m in messages),
         knowledge_base_ids=sorted(conversation.knowledge_bases.values_list("pk", flat=True)),
         history=[
@@ -120,8 +142,6 @@ def pipeline_start(
             for role, text in conversation_history(conversation, exclude=[m.pk for m in messages])
         ],
     )
-    transaction.on_commit(lambda: _dispatch(request))
-    return run
 
 
 def pipeline_start_pending(*, conversation: Conversation, after: PipelineRun) -> PipelineRun | None:
@@ -145,7 +165,7 @@ def pipeline_start_pending(*, conversation: Conversation, after: PipelineRun) ->
     return pipeline_start(conversation=conversation, messages=pending)
 
 
-def _dispatch(request: TurnRequest) -> None:
+def _dispatch(request: TurnRequest, *, deadline_in_s: float | None = None) -> None:
     from celery import chain
 
     try:
@@ -155,17 +175,37 @@ def _dispatch(request: TurnRequest) -> None:
             task_signature(REVIEW_ANSWER),
         ).apply_async()
         task_signature(TURN_WATCHDOG, request.run_id).apply_async(
-            countdown=settings.CHATAPP_TURN_DEADLINE_S
+            countdown=settings.CHATAPP_TURN_DEADLINE_S if deadline_in_s is None else deadline_in_s
         )
     except Exception as exc:  # broker down: the message is stored; hand the turn to people
         logger.exception("could not dispatch run %s", request.run_id)
         pipeline_fail(run_id=request.run_id, stage="retrieval", error=f"dispatch failed: {exc}")
 
 
+def turn_is_running(run_id: int) -> bool:
+    """Tell whether a turn still runs; a stage message for an ended turn is dropped unread."""
+    return PipelineRun.objects.filter(pk=run_id, status=PipelineRun.Status.RUNNING).exists()
+
+
 def revision_dispatch(*, draft: DraftAnswer, critique: str) -> None:
-    """Send a draft back to the answerer with the reviewer's critique (then to review again)."""
+    """Send a draft back to the answerer with the reviewer's critique (then to review again).
+
+    A review delivered again (its worker was lost after deciding) sends nothing while the
+    rewrite is being written; a finished rewrite is sent again harmlessly (it hands on its stored
+    draft), which lets the sweeper resume a turn whose rewrite's review was lost.
+    """
     from celery import chain
 
+    fresh = timezone.now() - timedelta(seconds=settings.CHATAPP_STAGE_HARD_LIMIT_S)
+    if PipelineStep.objects.filter(
+        run_id=draft.run_id,
+        stage=PipelineStep.Stage.ANSWERING,
+        attempt=draft.attempt + 1,
+        status=PipelineStep.Status.RUNNING,
+        started_at__gt=fresh,
+    ).exists():
+        logger.info("rewrite %s of run %s is being written", draft.attempt + 1, draft.run_id)
+        return
     retrieval = RetrievalResult(
         run_id=draft.run_id,
         conversation_id=draft.conversation_id,
@@ -366,3 +406,88 @@ def pipeline_fail(*, run_id: int, stage: str, error: str) -> PipelineRun | None:
         detail=f"{stage}: {error[:1000]}",
     )
     return run
+
+
+# --- The sweeper -------------------------------------------------------------------------------
+
+# The watchdog ends a turn at its deadline; the sweeper ends what is left this much later (the
+# watchdog's message was lost: a Redis restart, a worker lost holding it).
+SWEEP_GRACE_S = 30
+ERR_LOST_DEADLINE = "the turn outlived its deadline and its watchdog was lost"
+
+
+@dataclass
+class TurnSweep:
+    """What one sweep did: runs ended past their deadline and stalled runs sent again."""
+
+    ended: list[int] = field(default_factory=list)
+    redispatched: list[int] = field(default_factory=list)
+
+
+def pipeline_sweep(*, now: datetime | None = None) -> TurnSweep:
+    """End the turns stuck past their deadline; send again those whose messages were lost.
+
+    A running turn is stalled when no stage started or finished for ``CHATAPP_TURN_STALL_S``
+    (plus the stage hard limit while a step is marked running: its worker may still write) and
+    no turn queue holds a message: its chain was lost between commit and broker, or with a
+    Redis restart. Sent again, its finished stages hand on their stored output and the first
+    unfinished one runs; the watchdog keeps the original deadline.
+
+    Args:
+        now: The time to judge by (tests); the current time by default.
+
+    Returns:
+        The runs ended and the runs sent again.
+    """
+    now = now or timezone.now()
+    deadline = timedelta(seconds=settings.CHATAPP_TURN_DEADLINE_S)
+    stall = timedelta(seconds=settings.CHATAPP_TURN_STALL_S)
+    hard_limit = timedelta(seconds=settings.CHATAPP_STAGE_HARD_LIMIT_S)
+    sweep = TurnSweep()
+    stalled = []
+    for progress in pipeline_runs_running(started_before=now - stall):
+        if progress.started_at < now - deadline - timedelta(seconds=SWEEP_GRACE_S):
+            logger.warning("sweeper ends run %s: past its deadline", progress.run_id)
+            pipeline_fail(run_id=progress.run_id, stage="deadline", error=ERR_LOST_DEADLINE)
+            sweep.ended.append(progress.run_id)
+        elif progress.last_progress_at < now - stall - (
+            hard_limit if progress.step_running else timedelta(0)
+        ):
+            stalled.append(progress)
+    if stalled and _turn_queues_idle():
+        for progress in stalled:
+            remaining = (progress.started_at + deadline - now).total_seconds()
+            if _redispatch(progress.run_id, deadline_in_s=max(1.0, remaining)):
+                sweep.redispatched.append(progress.run_id)
+    return sweep
+
+
+def _turn_queues_idle() -> bool:
+    """No turn queue holds a message (a stalled run's message is not merely waiting its turn)."""
+    try:
+        return not any(queue_lengths(TURN_QUEUES).values())
+    except Exception:  # broker unreachable: send nothing now; the next sweep looks again
+        logger.exception("sweeper could not read the queue lengths")
+        return False
+
+
+def _redispatch(run_id: int, *, deadline_in_s: float) -> bool:
+    """Send a stalled run down the stages again, with the request its first dispatch had."""
+    run = PipelineRun.objects.select_related("conversation").filter(pk=run_id).first()
+    if run is None or run.status != PipelineRun.Status.RUNNING:
+        return False
+    first = (
+        PipelineStep.objects.filter(run=run, stage=PipelineStep.Stage.RETRIEVAL, attempt=0)
+        .values_list("input", flat=True)
+        .first()
+    )
+    if first:
+        request = TurnRequest.model_validate(first)
+    else:
+        messages = pipeline_run_messages(run)
+        if not messages:  # its question was deleted with the conversation's history
+            return False
+        request = _turn_request(run, run.conversation, messages)
+    logger.warning("sweeper sends stalled run %s again", run_id)
+    _dispatch(request, deadline_in_s=deadline_in_s)
+    return True

@@ -14,7 +14,9 @@ app = Celery(
         "workers.tasks.retrieval",
         "workers.tasks.answering",
         "workers.tasks.review",
+        "workers.tasks.sweep",
         "workers.tasks.warmup",
+        "workers.tasks.health",
     ],
 )
 app.config_from_object("django.conf:settings", namespace="CELERY")

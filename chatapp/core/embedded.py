@@ -140,11 +140,24 @@ def _pid_alive(pid_file: Path) -> int | None:
     return pid
 
 
-def ensure_redis(data_dir: Path) -> tuple[str, bool]:
-    """Start (or attach to) the embedded Redis on a free loopback port.
+def _port_free(port: int) -> bool:
+    """Nothing listens on ``port`` (connections of a stopped server may linger in TIME_WAIT)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Redis binds
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def ensure_redis(data_dir: Path, *, append_only: bool = True) -> tuple[str, bool]:
+    """Start (or attach to) the embedded Redis on a loopback port (the previous one when free).
 
     Args:
         data_dir: Folder holding ``redis/``; created when missing.
+        append_only: Keep an append-only file (fsync every second), so queued tasks survive a
+            restart of the server; a restart on the same port lets running processes reconnect.
 
     Returns:
         The Redis URL and whether this call started the server.
@@ -160,7 +173,8 @@ def ensure_redis(data_dir: Path) -> tuple[str, bool]:
             port = int(port_file.read_text())
             if _redis_ping(port):
                 return f"redis://127.0.0.1:{port}/0", False
-        port = _free_port()
+        previous = int(port_file.read_text()) if port_file.exists() else 0
+        port = previous if previous and _port_free(previous) else _free_port()
         subprocess.run(
             [
                 str(_redis_server_binary()),
@@ -176,11 +190,13 @@ def ensure_redis(data_dir: Path) -> tuple[str, bool]:
                 str(folder),
                 "--logfile",
                 str(folder / "log"),
-                # The broker and channel layer hold only in-flight messages: nothing to persist.
+                # Queued tasks (the broker) must survive a restart; snapshots add nothing to that.
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if append_only else "no",
+                "--appendfsync",
+                "everysec",
             ],
             check=True,
         )

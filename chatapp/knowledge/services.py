@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -227,3 +229,80 @@ def document_index(
 def document_delete(*, document: Document) -> None:
     """Delete a document; its chunks go with it (cascade)."""
     document.delete()
+
+
+ERR_INDEXING_LOST = "indexing_lost: the worker indexing it was lost; retry to index it again"
+
+
+def document_fail(*, document_id: int, error: str) -> bool:
+    """Mark a document that was being indexed (or waited for it) failed, with the reason.
+
+    Called when its indexing task failed for good outside the indexing code (a lost worker, a
+    hard time limit), so it does not stay ``indexing`` forever. A ready or failed document is
+    left as it is.
+
+    Returns:
+        Whether the document was marked failed.
+    """
+    return bool(
+        Document.objects.filter(
+            pk=document_id, status__in=[Document.Status.QUEUED, Document.Status.INDEXING]
+        ).update(status=Document.Status.FAILED, error=error[:2000], updated_at=timezone.now())
+    )
+
+
+@dataclass
+class DocumentSweep:
+    """What one sweep did to documents."""
+
+    failed: list[int] = field(default_factory=list)
+    requeued: list[int] = field(default_factory=list)
+
+
+def document_sweep(*, now: datetime | None = None) -> DocumentSweep:
+    """Fail documents stuck indexing past the hard limit; queue again those whose message is lost.
+
+    A document ``indexing`` longer than the indexing hard limit lost its worker (the limit would
+    have ended the task otherwise). One ``queued`` for ``CHATAPP_INDEX_STALL_S`` while the indexing
+    queue is empty lost its message (a Redis restart, a dispatch lost after commit): it is queued
+    again, which resets its clock.
+
+    Args:
+        now: The time to judge by (tests); the current time by default.
+
+    Returns:
+        The documents failed and the documents queued again.
+    """
+    from chatapp.core.tasks import queue_lengths
+
+    now = now or timezone.now()
+    sweep = DocumentSweep()
+    grace = timedelta(seconds=settings.CHATAPP_INDEX_HARD_LIMIT_S + 60)
+    for doc_id in Document.objects.filter(
+        status=Document.Status.INDEXING, updated_at__lt=now - grace
+    ).values_list("pk", flat=True):
+        if document_fail(document_id=doc_id, error=ERR_INDEXING_LOST):
+            logger.warning("document %s was lost while indexing: marked failed", doc_id)
+            sweep.failed.append(doc_id)
+    stalled = list(
+        Document.objects.filter(
+            status=Document.Status.QUEUED,
+            updated_at__lt=now - timedelta(seconds=settings.CHATAPP_INDEX_STALL_S),
+        ).order_by("id")
+    )
+    if not stalled:
+        return sweep
+    try:
+        waiting = queue_lengths(["indexing"])["indexing"]
+    except Exception:  # broker unreachable: nothing can be queued now; the next sweep looks again
+        logger.exception("document sweep could not read the indexing queue")
+        return sweep
+    if waiting:
+        return sweep  # a backlog: the stalled ones may be in it
+    for doc in stalled:
+        with transaction.atomic():
+            Document.objects.filter(pk=doc.pk).update(updated_at=timezone.now())
+            _index_later(doc)
+        logger.warning("document %s was queued but its message was lost: queued again", doc.pk)
+        sweep.requeued.append(doc.pk)
+    return sweep

@@ -71,3 +71,34 @@ def test_a_failed_engine_check_does_not_stop_the_start(settings, monkeypatch, ca
     assert "engine check failed (see above); workers use the default rule instead" in (
         capsys.readouterr().out
     )
+
+
+def test_the_default_layout_serves_every_queue_and_beat_sends_the_sweep(settings):
+    # given
+    settings.CHATAPP_WORKERS = ["retrieval,watchdog:1", "indexing:1", "answering,review:1"]
+    # when
+    workers = launcher._worker_commands()
+    beat = launcher._beat_command()
+    # then
+    assert [(name, argv[argv.index("-Q") + 1], env) for name, argv, env in workers] == [
+        ("worker[retrieval,watchdog]", "retrieval,watchdog", {"CHATAPP_WARM": "embedder"}),
+        ("worker[indexing]", "indexing", {"CHATAPP_WARM": "embedder"}),
+        ("worker[answering,review]", "answering,review", {"CHATAPP_WARM": "llm"}),
+    ]
+    served = {q for _, argv, _ in workers for q in argv[argv.index("-Q") + 1].split(",")}
+    assert served == {"retrieval", "watchdog", "indexing", "answering", "review"}
+    assert beat == [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "chatapp.config",
+        "beat",
+        "--schedule",
+        settings.CELERY_BEAT_SCHEDULE_FILENAME,
+        "--loglevel",
+        "WARNING",
+    ]
+    assert settings.CELERY_BEAT_SCHEDULE["sweep-stuck-work"]["task"] == (
+        "workers.tasks.sweep.sweep_stuck"
+    )

@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-LOG_DIR = ROOT / "var" / "test" / "logs"
+from tests.e2e.processes import (
+    ROOT,
+    database_url,
+    free_port,
+    purge,
+    start,
+    stop,
+    wait_healthy,
+    web_argv,
+    worker_argv,
+)
+
 SHOTS = ROOT / "var" / "test" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 # Debian's Chromium, headless, with nothing reaching out to the network (this machine has none).
@@ -36,7 +39,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-STACK_START_TIMEOUT_S = 240
+# Every queue the stack needs (chatapp.core.health.QUEUES), all on one test worker.
+QUEUES = "retrieval,answering,review,watchdog,indexing"
 
 
 @dataclass
@@ -44,42 +48,6 @@ class Stack:
     base_url: str
     ws_url: str
     env: dict[str, str]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _database_url(settings_dict: dict[str, Any]) -> str:
-    user = quote(settings_dict.get("USER") or "", safe="")
-    password = quote(settings_dict.get("PASSWORD") or "", safe="")
-    creds = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host = quote(settings_dict.get("HOST") or "", safe="")
-    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
-    return f"postgresql://{creds}{host}{port}/{settings_dict['NAME']}"
-
-
-def _wait_healthy(url: str, procs: list[subprocess.Popen[bytes]]) -> None:
-    deadline = time.monotonic() + STACK_START_TIMEOUT_S
-    last = ""
-    while time.monotonic() < deadline:
-        for proc in procs:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"{proc.args!r} exited with {proc.returncode}; logs in {LOG_DIR}"
-                )
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310  (loopback)
-                if resp.status == 200:
-                    return
-        except urllib.error.HTTPError as exc:
-            last = exc.read().decode(errors="replace")
-        except OSError as exc:
-            last = str(exc)
-        time.sleep(1)
-    raise RuntimeError(f"stack not healthy after {STACK_START_TIMEOUT_S}s: {last}")
 
 
 @pytest.fixture(scope="session")
@@ -96,12 +64,12 @@ def test_models() -> dict[str, Path]:
 def stack(
     django_db_setup: Any, django_db_blocker: Any, test_models: dict[str, Path]
 ) -> Iterator[Stack]:
-    """uvicorn + one Celery worker (all three queues, one LLM copy) on the test database."""
+    """uvicorn + one Celery worker (every queue, one LLM copy) on the test database."""
     from django.db import connection
 
     with django_db_blocker.unblock():
-        db_url = _database_url(connection.settings_dict)
-    port = _free_port()
+        db_url = database_url(connection.settings_dict)
+    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "chatapp.config.settings.test",
@@ -109,71 +77,16 @@ def stack(
         "CHATAPP_WARM": "embedder,llm",
         "PYTHONUNBUFFERED": "1",
     }
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    celery = [sys.executable, "-m", "celery", "-A", "chatapp.config"]
-    subprocess.run(
-        [*celery, "purge", "-f", "-Q", "retrieval,answering,review"],
-        env=env,
-        cwd=ROOT,
-        check=False,
-        capture_output=True,
-        timeout=60,
-    )
-    procs = []
-    with (LOG_DIR / "worker.log").open("wb") as wlog, (LOG_DIR / "web.log").open("wb") as hlog:
-        procs.append(
-            subprocess.Popen(
-                [
-                    *celery,
-                    "worker",
-                    "-Q",
-                    "retrieval,answering,review",
-                    "-c",
-                    "1",
-                    "-n",
-                    f"e2e-{port}@%h",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--loglevel",
-                    "INFO",
-                ],
-                env=env,
-                cwd=ROOT,
-                stdout=wlog,
-                stderr=subprocess.STDOUT,
-            )
-        )
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "chatapp.config.asgi:application",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--log-level",
-                    "warning",
-                ],
-                env=env,
-                cwd=ROOT,
-                stdout=hlog,
-                stderr=subprocess.STDOUT,
-            )
-        )
+    purge(env, QUEUES)
+    procs = [
+        start(worker_argv(QUEUES, f"e2e-{port}"), env, "worker"),
+        start(web_argv(port), env, "web"),
+    ]
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}/healthz", procs)
+        wait_healthy(f"http://127.0.0.1:{port}/healthz", procs)
         yield Stack(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", env)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs)
 
 
 @pytest.fixture

@@ -133,4 +133,6 @@ def test_health_names_every_part(stack):
         "worker:retrieval": "ok",
         "worker:answering": "ok",
         "worker:review": "ok",
+        "worker:watchdog": "ok",
+        "worker:indexing": "ok",
     }

@@ -1,4 +1,9 @@
-"""Retrieval queue: find passages for a turn, index documents, and the turn watchdog."""
+"""Retrieval stage, plus document indexing and the turn watchdog (routed to their own queues).
+
+``index_document`` goes to the ``indexing`` queue and ``turn_watchdog`` to ``watchdog``
+(``CELERY_TASK_ROUTES``), so a bulk import never delays a turn or its deadline. They keep their
+names (and module) so messages already queued still find them.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Any
 from celery import shared_task
 from celery.utils.log import get_task_logger
 
-from workers.tasks.base import StageTask
+from workers.tasks.base import IndexTask, StageTask
 
 logger = get_task_logger(f"{__name__}.celery")
 
@@ -24,8 +29,8 @@ def retrieve_context(self: StageTask, payload: dict[str, Any]) -> dict[str, Any]
     return result.model_dump(mode="json")
 
 
-@shared_task(acks_late=True, soft_time_limit=1800, time_limit=1900)
-def index_document(document_id: int) -> str:
+@shared_task(base=IndexTask, bind=True)
+def index_document(self: IndexTask, document_id: int) -> str:
     """Parse, chunk and embed one document; returns its final status."""
     from chatapp.knowledge.embedding import embedder
     from chatapp.knowledge.services import document_index

@@ -107,7 +107,9 @@ if not DATABASE_URL or not REDIS_URL:
         os.environ["DATABASE_URL"] = DATABASE_URL  # child processes reuse the same server
         EMBEDDED_STARTED += ["postgres"] if _started else []
     if not REDIS_URL:
-        REDIS_URL, _started = embedded.ensure_redis(VAR_DIR)
+        REDIS_URL, _started = embedded.ensure_redis(
+            VAR_DIR, append_only=env.bool("CHATAPP_REDIS_APPEND_ONLY", default=True)
+        )
         os.environ["REDIS_URL"] = REDIS_URL
         EMBEDDED_STARTED += ["redis"] if _started else []
 
@@ -141,17 +143,41 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # one model call at a time per worker pro
 CELERY_TASK_IGNORE_RESULT = True  # stages hand results on through the chain, not a result store
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A pool process that dies mid-task (SIGKILL, out of memory) puts its message back, once: the
+# stage runs again on a fresh process (stages are idempotent); lost twice, the turn is handed off
+# (workers/tasks/base.py).
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Exact names win over the globs: indexing and the watchdog have queues of their own, so a bulk
+# import (minutes of embedding) never delays a turn or the end of a turn past its deadline.
 CELERY_TASK_ROUTES = {
+    "workers.tasks.retrieval.index_document": {"queue": "indexing"},
+    "workers.tasks.retrieval.turn_watchdog": {"queue": "watchdog"},
+    "workers.tasks.sweep.*": {"queue": "watchdog"},
     "workers.tasks.retrieval.*": {"queue": "retrieval"},
     "workers.tasks.answering.*": {"queue": "answering"},
     "workers.tasks.review.*": {"queue": "review"},
 }
 CELERY_TASK_DEFAULT_QUEUE = "retrieval"
+# Ends or re-dispatches turns and documents stuck past their deadline: a lost watchdog (a Redis
+# restart), a dispatch lost between commit and broker, a dead indexing worker.
+CHATAPP_SWEEP_INTERVAL_S = env.int("CHATAPP_SWEEP_INTERVAL_S", default=30)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stuck-work": {
+        "task": "workers.tasks.sweep.sweep_stuck",
+        "schedule": float(CHATAPP_SWEEP_INTERVAL_S),
+        # A sweep not started by the next one is useless: the next one does the same.
+        "options": {"expires": float(CHATAPP_SWEEP_INTERVAL_S)},
+    }
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
-# Worker layout of `make run`: on a small CPU box one process holds the LLM for both LLM stages.
+# Worker layout of `make run`: on a small CPU box one process holds the LLM for both LLM stages;
+# indexing has a process of its own so that a bulk import does not hold up retrieval.
 CHATAPP_WORKERS = [
     w.strip()
-    for w in env("CHATAPP_WORKERS", default="retrieval:1;answering,review:1").split(";")
+    for w in env(
+        "CHATAPP_WORKERS", default="retrieval,watchdog:1;indexing:1;answering,review:1"
+    ).split(";")
     if w.strip()
 ]
 
@@ -207,11 +233,24 @@ CHATAPP_STAGE_SOFT_LIMIT_S = env.int("CHATAPP_STAGE_SOFT_LIMIT_S", default=150)
 CHATAPP_STAGE_HARD_LIMIT_S = env.int("CHATAPP_STAGE_HARD_LIMIT_S", default=180)
 # A turn not finished by then is ended with a hand-off (covers a dead or missing worker).
 CHATAPP_TURN_DEADLINE_S = env.int("CHATAPP_TURN_DEADLINE_S", default=420)
+# A running turn with no stage started or finished for this long, while no turn queue holds a
+# message, lost its messages (a Redis restart, a web process dying between commit and dispatch):
+# the sweeper sends it again. Longer than a pool process takes to restart and load its models.
+CHATAPP_TURN_STALL_S = env.int("CHATAPP_TURN_STALL_S", default=90)
+# Indexing one document: an embedder on 2 CPU cores takes ~40 ms a chunk, so even a 20 MB upload
+# fits; a document still "indexing" past the hard limit lost its worker and is marked failed.
+CHATAPP_INDEX_SOFT_LIMIT_S = env.int("CHATAPP_INDEX_SOFT_LIMIT_S", default=1800)
+CHATAPP_INDEX_HARD_LIMIT_S = env.int("CHATAPP_INDEX_HARD_LIMIT_S", default=1900)
+# A document still "queued" this long while the indexing queue is empty lost its message.
+CHATAPP_INDEX_STALL_S = env.int("CHATAPP_INDEX_STALL_S", default=120)
 CHATAPP_MESSAGE_MAX_CHARS = env.int("CHATAPP_MESSAGE_MAX_CHARS", default=4000)
 CHATAPP_UPLOAD_MAX_BYTES = env.int("CHATAPP_UPLOAD_MAX_BYTES", default=20_000_000)
 CHATAPP_CHUNK_MAX_TOKENS = env.int("CHATAPP_CHUNK_MAX_TOKENS", default=200)
 CHATAPP_CHUNK_OVERLAP_TOKENS = env.int("CHATAPP_CHUNK_OVERLAP_TOKENS", default=40)
 CHATAPP_HEALTH_TIMEOUT_S = env.float("CHATAPP_HEALTH_TIMEOUT_S", default=1.5)
+# /healthz calls a queue unavailable when its workers' pool processes died this many times in the
+# last 5 minutes (each death requeues a task; a turn that kills its worker twice is handed off).
+CHATAPP_HEALTH_MAX_LOST = env.int("CHATAPP_HEALTH_MAX_LOST", default=3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = CHATAPP_UPLOAD_MAX_BYTES + 1_000_000
 
 LOGGING = {

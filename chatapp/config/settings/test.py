@@ -7,6 +7,9 @@ import os
 # Tests keep their embedded servers apart from the development ones in var/.
 os.environ.setdefault("CHATAPP_VAR_DIR", os.path.join(os.getcwd(), "var", "test"))
 os.environ.setdefault("CHATAPP_MODELS_DIR", os.path.join(os.getcwd(), "var", "models"))
+# Each session recreates the test database (ids start again), so tasks a previous session left
+# in Redis must not come back with a restart: the test Redis keeps nothing.
+os.environ.setdefault("CHATAPP_REDIS_APPEND_ONLY", "no")
 
 from chatapp.config.settings.base import *  # noqa: F403
 from chatapp.config.settings.base import CHATAPP_MODELS_DIR, env

@@ -61,7 +61,7 @@ def _start(env: dict[str, str], port: int) -> list[subprocess.Popen[bytes]]:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     celery = [sys.executable, "-m", "celery", "-A", "chatapp.config"]
     subprocess.run(
-        [*celery, "purge", "-f", "-Q", "retrieval,answering,review"],
+        [*celery, "purge", "-f", "-Q", "retrieval,watchdog,indexing,answering,review"],
         env=env,
         cwd=REPO_ROOT,
         check=False,
@@ -71,7 +71,17 @@ def _start(env: dict[str, str], port: int) -> list[subprocess.Popen[bytes]]:
     commands = [
         (
             "retrieval",
-            [*celery, "worker", "-Q", "retrieval", "-c", "1", "-n", f"bench-r-{port}@%h"],
+            # /healthz wants every queue served; indexing and the watchdog ride along here
+            [
+                *celery,
+                "worker",
+                "-Q",
+                "retrieval,watchdog,indexing",
+                "-c",
+                "1",
+                "-n",
+                f"bench-r-{port}@%h",
+            ],
             "embedder",
         ),
         (

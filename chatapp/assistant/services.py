@@ -134,7 +134,9 @@ def run_is_live(run_id: int) -> bool:
     ).exists()
 
 
-def answer_delta(*, run_id: int, conversation_id: str, text: str, attempt: int) -> None:
+def answer_delta(
+    *, run_id: int, conversation_id: str, text: str, attempt: int, stream: str = ""
+) -> None:
     """Stream an approved sentence to the visitor (not stored here: the finished answer is).
 
     Callers pass only text the reviewer approved; ``first_token_at`` is thus the time the
@@ -143,13 +145,15 @@ def answer_delta(*, run_id: int, conversation_id: str, text: str, attempt: int) 
     PipelineRun.objects.filter(pk=run_id, first_token_at=None).update(first_token_at=timezone.now())
     broadcast_now(
         conversation_group(conversation_id),
-        AnswerDeltaEvent(turn_id=run_id, text=text, attempt=attempt),
+        AnswerDeltaEvent(turn_id=run_id, text=text, attempt=attempt, stream=stream),
     )
 
 
-def answer_draft(*, run_id: int, conversation_id: str, text: str, attempt: int) -> None:
+def answer_draft(
+    *, run_id: int, conversation_id: str, text: str, attempt: int, stream: str = ""
+) -> None:
     """Stream a piece of the raw, unreviewed draft to the conversation's staff sockets only."""
     broadcast_now(
         conversation_staff_group(conversation_id),
-        AnswerDraftEvent(turn_id=run_id, text=text, attempt=attempt),
+        AnswerDraftEvent(turn_id=run_id, text=text, attempt=attempt, stream=stream),
     )

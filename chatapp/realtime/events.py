@@ -69,6 +69,9 @@ class AnswerDeltaEvent(Event):
     turn_id: int
     text: str
     attempt: int = 0  # a revision restarts the stream with attempt + 1
+    # One id per execution of the answering stage: a stage run again after its worker died
+    # restarts the stream with the same attempt and a new id.
+    stream: str = ""
 
 
 class AnswerDraftEvent(Event):
@@ -78,6 +81,7 @@ class AnswerDraftEvent(Event):
     turn_id: int
     text: str
     attempt: int = 0
+    stream: str = ""  # as in ``AnswerDeltaEvent``
 
 
 class TurnCompletedEvent(Event):

@@ -160,18 +160,29 @@ export function renderStreamingBubble(turnId, attempt) {
   return item;
 }
 
-/** Apply an answer.delta to the list: a new attempt restarts the bubble's text. */
+/**
+ * A new attempt (a rewrite) or a new stream id (the stage run again after its worker died)
+ * restarts a bubble's text; the same sentences are not shown twice.
+ */
+function restartIfNew(bubble, text, frame) {
+  const stream = frame.stream || '';
+  if (Number(bubble.dataset.attempt) !== Number(frame.attempt) || (bubble.dataset.stream || '') !== stream) {
+    bubble.dataset.attempt = frame.attempt;
+    bubble.dataset.stream = stream;
+    text.textContent = '';
+  }
+}
+
+/** Apply an answer.delta to the list. */
 export function applyDelta(list, frame) {
   let bubble = list.querySelector(`.msg-streaming[data-turn-id="${CSS.escape(String(frame.turn_id))}"]`);
   if (!bubble) {
     bubble = renderStreamingBubble(frame.turn_id, frame.attempt);
+    bubble.dataset.stream = frame.stream || '';
     list.append(bubble);
   }
   const text = bubble.querySelector('.msg-text');
-  if (Number(bubble.dataset.attempt) !== Number(frame.attempt)) {
-    bubble.dataset.attempt = frame.attempt;
-    text.textContent = '';
-  }
+  restartIfNew(bubble, text, frame);
   text.textContent += frame.text;
   return bubble;
 }
@@ -187,6 +198,7 @@ export function applyDraft(list, frame) {
     bubble = el('li', 'msg msg-bot msg-draft');
     bubble.dataset.turnId = frame.turn_id;
     bubble.dataset.attempt = frame.attempt;
+    bubble.dataset.stream = frame.stream || '';
     bubble.setAttribute('aria-hidden', 'true');
     const meta = el('div', 'msg-meta');
     meta.append(el('span', 'msg-author', 'Assistant'), el('span', 'msg-tag', 'draft, not yet reviewed'));
@@ -196,10 +208,7 @@ export function applyDraft(list, frame) {
     list.append(bubble);
   }
   const text = bubble.querySelector('.msg-text');
-  if (Number(bubble.dataset.attempt) !== Number(frame.attempt)) {
-    bubble.dataset.attempt = frame.attempt;
-    text.textContent = '';
-  }
+  restartIfNew(bubble, text, frame);
   text.textContent += frame.text;
   return bubble;
 }

@@ -105,3 +105,32 @@ def test_visitor_gets_a_cited_answer_then_an_agent_takes_over(stack, demo, brows
     )
     assert [m["role"] for m in stored["messages"]] == ["visitor", "bot", "system", "agent"]
     assert stored["status"] == "assigned"
+
+
+def test_a_restarted_stream_replaces_the_streamed_text_instead_of_doubling_it(stack, browser):
+    # given: the chat page's own message module, in the browser
+    page = browser.new_page()
+    page.goto(f"{stack.base_url}/")
+
+    # when: one stream, then the same attempt streamed again under a new id (a worker died)
+    shown = page.evaluate(
+        """async () => {
+            const m = await import('/static/shared/messages.js');
+            const list = document.createElement('ul');
+            const seen = [];
+            const delta = (text, stream) =>
+                m.applyDelta(list, {turn_id: 7, attempt: 0, stream, text});
+            delta('Refunds take 5 days.', 'a');
+            delta(' They reach your card.', 'a');
+            seen.push(list.textContent);
+            delta('Refunds take 5 days.', 'b');
+            seen.push(list.textContent);
+            return seen;
+        }"""
+    )
+
+    # then
+    assert "Refunds take 5 days. They reach your card." in shown[0]
+    assert shown[1].count("Refunds take 5 days.") == 1
+    assert "They reach your card." not in shown[1]
+    page.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 from django.conf import settings
 
@@ -68,13 +69,21 @@ def answer_run(
         parts=retrieval.parts,
         unanswered=[p.text for p in retrieval.parts if not p.answerable],
     )
-    draft = _draft(retrieval, base, generator=generator, judge=judge)
+    # One id per execution: a stage run again after its worker died streams from the start, and
+    # clients restart the bubble on a new id instead of showing the sentences twice.
+    stream = uuid.uuid4().hex[:12]
+    draft = _draft(retrieval, base, generator=generator, judge=judge, stream=stream)
     step_finish(step=step, output=draft)
     return draft
 
 
 def _draft(
-    retrieval: RetrievalResult, base: DraftAnswer, *, generator: Generator, judge: Generator | None
+    retrieval: RetrievalResult,
+    base: DraftAnswer,
+    *,
+    generator: Generator,
+    judge: Generator | None,
+    stream: str,
 ) -> DraftAnswer:
     """The draft for this retrieval: a fixed text, nothing (skipped), or a gated answer."""
     fixed = None
@@ -90,6 +99,7 @@ def _draft(
             conversation_id=base.conversation_id,
             text=fixed.text,
             attempt=base.attempt,
+            stream=stream,
         )
         return fixed
     if retrieval.nothing_relevant:
@@ -97,7 +107,12 @@ def _draft(
     if not run_is_live(retrieval.run_id):
         return base.model_copy(update={"skipped": "superseded"})
     gated = _write_gated(
-        retrieval, generator=generator, judge=judge, attempt=base.attempt, critique=base.critique
+        retrieval,
+        generator=generator,
+        judge=judge,
+        attempt=base.attempt,
+        critique=base.critique,
+        stream=stream,
     )
     return base.model_copy(
         update={
@@ -132,6 +147,7 @@ def _write_gated(
     judge: Generator | None,
     attempt: int,
     critique: str | None,
+    stream: str,
 ) -> GatedAnswer:
     """Run the answerer under the sentence gate: staff see the draft, visitors what passed."""
     run_id, conversation_id = retrieval.run_id, retrieval.conversation_id
@@ -148,12 +164,19 @@ def _write_gated(
                 conversation_id=conversation_id,
                 text="".join(pending),
                 attempt=attempt,
+                stream=stream,
             )
             pending.clear()
             last_flush = time.monotonic()
 
     def on_release(sentence: str) -> None:
-        answer_delta(run_id=run_id, conversation_id=conversation_id, text=sentence, attempt=attempt)
+        answer_delta(
+            run_id=run_id,
+            conversation_id=conversation_id,
+            text=sentence,
+            attempt=attempt,
+            stream=stream,
+        )
 
     gated = gated_answer(
         generator,
@@ -174,6 +197,7 @@ def _write_gated(
             conversation_id=conversation_id,
             text="".join(pending),
             attempt=attempt,
+            stream=stream,
         )
     return gated
 

@@ -77,6 +77,41 @@ def test_visitors_get_only_approved_sentences_and_staff_get_the_raw_draft(
 
 
 @pytest.mark.django_db
+def test_a_stage_run_again_after_its_worker_died_streams_under_a_new_id(
+    dispatched, broadcasts, committed
+):
+    # given: the first execution streamed, then its worker died before the step was done
+    from chatapp.assistant.models import PipelineStep
+    from chatapp.assistant.stages import answer_run
+
+    run = _run(committed)
+    broadcasts.clear()
+    reply = "Refunds take 5 to 10 business days [1]. They reach your card [1]."
+    answer_run(
+        _retrieval(run),
+        generator=ScriptedGenerator(reply=reply),
+        judge=ScriptedGenerator(yes=[0.9] * 2),
+    )
+    PipelineStep.objects.filter(run=run).update(status=PipelineStep.Status.RUNNING)
+
+    # when: the redelivered task runs the stage again
+    answer_run(
+        _retrieval(run),
+        generator=ScriptedGenerator(reply=reply),
+        judge=ScriptedGenerator(yes=[0.9] * 2),
+    )
+
+    # then: same attempt, a new stream id, so clients restart the bubble instead of doubling it
+    deltas = [m for g, m in broadcasts if m["type"] in ("answer.delta", "answer.draft")]
+    first = {m["stream"] for m in deltas[: len(deltas) // 2]}
+    second = {m["stream"] for m in deltas[len(deltas) // 2 :]}
+    assert {m["attempt"] for m in deltas} == {0}
+    assert len(first) == len(second) == 1
+    assert first != second
+    assert "" not in first | second
+
+
+@pytest.mark.django_db
 def test_nothing_reaches_the_visitor_when_the_first_sentence_is_refused(
     dispatched, broadcasts, committed
 ):

@@ -147,7 +147,10 @@ def run(quick: bool = False) -> dict[str, Any]:
     from workers.messages import TurnRequest
 
     embedder = load_embedder()
-    generator = get_generator(settings.CHATAPP_LLM_MODEL)
+    import os
+
+    # Another model folder or OpenAI-compatible endpoint is measured the same way.
+    generator = get_generator(os.environ.get("CHATAPP_BENCH_LLM") or settings.CHATAPP_LLM_MODEL)
     judge = CachedJudge(generator)
     compare = settings_to_compare(settings.CHATAPP_REVIEW_THRESHOLD, quick)
     sets = eval_sets()

@@ -14,15 +14,9 @@ from django.utils import timezone
 
 from chatapp.core.errors import ApplicationError
 from chatapp.knowledge.embedding import embed_batch_size
-from chatapp.knowledge.ingest.chunking import ChunkDraft, chunk_document
-from chatapp.knowledge.ingest.errors import DocumentError
-from chatapp.knowledge.ingest.parsers import (
-    SUPPORTED_EXTENSIONS,
-    ParsedDocument,
-    parse_document,
-    parse_text,
-)
-from chatapp.knowledge.models import Chunk, Document, KnowledgeBase
+from chatapp.knowledge.indexing import documents_index
+from chatapp.knowledge.ingest.parsers import SUPPORTED_EXTENSIONS
+from chatapp.knowledge.models import Document, KnowledgeBase
 from workers.inference.base import Embedder
 
 logger = logging.getLogger(__name__)
@@ -145,21 +139,6 @@ def document_retry(*, document: Document) -> Document:
     return document
 
 
-def _parse(doc: Document) -> ParsedDocument:
-    raw = bytes(doc.raw or b"")
-    if not doc.filename:
-        return parse_text(raw.decode(), title=doc.title, fmt="markdown")
-    # A title the uploader gave wins; otherwise the document's own (front matter, <title>, H1).
-    given = doc.title if doc.title != doc.filename else None
-    return parse_document(
-        raw, filename=doc.filename, max_bytes=settings.CHATAPP_UPLOAD_MAX_BYTES, title=given
-    )
-
-
-def _set_status(doc: Document, status: str, error: str = "") -> None:
-    Document.objects.filter(pk=doc.pk).update(status=status, error=error, updated_at=timezone.now())
-
-
 def document_index(
     *,
     document_id: int,
@@ -169,60 +148,25 @@ def document_index(
     """Parse, chunk and embed a document, then swap its chunks in one transaction.
 
     Searches see either the old chunks or the new ones, never a half-indexed document.
-    Failures leave status ``failed`` with a readable error and the old chunks untouched.
+    Failures leave status ``failed`` with a readable error and the old chunks untouched. This
+    is a batch of one on the path import jobs take (``indexing.documents_index``).
 
     Args:
         document_id: Document to index.
         embedder: Loaded embedding model (the worker's).
         count_tokens: Token counter for chunk budgets; defaults to the embedder's tokenizer.
+
+    Raises:
+        Document.DoesNotExist: No such document.
     """
-    doc = Document.objects.get(pk=document_id)
-    _set_status(doc, Document.Status.INDEXING)
-    try:
-        parsed = _parse(doc)
-        drafts: list[ChunkDraft] = chunk_document(
-            parsed,
-            max_tokens=settings.CHATAPP_CHUNK_MAX_TOKENS,
-            overlap_tokens=settings.CHATAPP_CHUNK_OVERLAP_TOKENS,
-            count_tokens=count_tokens or embedder.count_tokens,
-        )
-        if not drafts:
-            raise DocumentError("no_text", "The document has no text to index.")
-        vectors = embedder.embed([d.text for d in drafts], batch_size=embed_batch_size())
-    except DocumentError as exc:
-        _set_status(doc, Document.Status.FAILED, f"{exc.code}: {exc}")
-        doc.refresh_from_db()
-        return doc
-    with transaction.atomic():
-        locked = Document.objects.select_for_update().get(pk=doc.pk)
-        Chunk.objects.filter(document=locked).delete()
-        Chunk.objects.bulk_create(
-            [
-                Chunk(
-                    document=locked,
-                    knowledge_base_id=locked.knowledge_base_id,
-                    ordinal=d.ordinal,
-                    text=d.text,
-                    heading_path=" > ".join(d.heading_path)[:1000],
-                    page=d.page,
-                    anchor=(d.anchor or "")[:300],
-                    token_count=d.token_count,
-                    embedding=vec.tolist(),
-                )
-                for d, vec in zip(drafts, vectors, strict=True)
-            ],
-            batch_size=500,
-        )
-        locked.status = Document.Status.READY
-        locked.error = ""
-        locked.chunk_count = len(drafts)
-        locked.indexed_at = timezone.now()
-        if parsed.title and locked.title == locked.filename:
-            locked.title = parsed.title[:500]
-        locked.save(
-            update_fields=["status", "error", "chunk_count", "indexed_at", "title", "updated_at"]
-        )
-    return locked
+    Document.objects.only("pk").get(pk=document_id)
+    documents_index(
+        document_ids=[document_id],
+        embedder=embedder,
+        batch_size=embed_batch_size(),
+        count_tokens=count_tokens,
+    )
+    return Document.objects.get(pk=document_id)
 
 
 @transaction.atomic

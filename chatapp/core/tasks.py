@@ -17,6 +17,8 @@ REVIEW_ANSWER = "workers.tasks.review.review_answer"
 TURN_WATCHDOG = "workers.tasks.retrieval.turn_watchdog"
 INDEX_DOCUMENT = "workers.tasks.retrieval.index_document"
 SWEEP_STUCK = "workers.tasks.sweep.sweep_stuck"
+INDEX_IMPORT_BATCH = "workers.tasks.retrieval.index_import_batch"
+ANALYZE_CHUNKS = "workers.tasks.retrieval.analyze_chunks"
 
 
 def task_signature(name: str, *args: Any, **kwargs: Any) -> Signature[Any]:

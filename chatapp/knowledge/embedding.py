@@ -19,9 +19,33 @@ CPU_BATCH_SIZE = 64
 GPU_BATCH_SIZE = 256
 
 
+# Documents (and their raw bytes) per indexing task of an import job. On 2 CPU cores 64 short
+# documents or 256 kB of long ones (~250 chunks) take ~2-12 s, so a visitor's turn queued behind
+# a batch waits that long at most; a GPU embeds thousands of chunks a second.
+CPU_INDEX_BATCH = (64, 256 * 1024)
+GPU_INDEX_BATCH = (512, 4 * 1024 * 1024)
+
+
+def _on_gpu() -> bool:
+    return (settings.CHATAPP_DEVICE or pick_device()).startswith("cuda")
+
+
 def embed_batch_size() -> int:
     """Passages per embedding batch: the setting, else a size suited to the device."""
     if settings.CHATAPP_EMBED_BATCH_SIZE > 0:
         return int(settings.CHATAPP_EMBED_BATCH_SIZE)
-    device = settings.CHATAPP_DEVICE or pick_device()
-    return GPU_BATCH_SIZE if device.startswith("cuda") else CPU_BATCH_SIZE
+    return GPU_BATCH_SIZE if _on_gpu() else CPU_BATCH_SIZE
+
+
+def index_batch_limits() -> tuple[int, int]:
+    """Documents and raw bytes one indexing task takes: the settings, else sized to the device.
+
+    Returns:
+        ``(documents, bytes)``; a task always takes at least one document, however large.
+    """
+    documents, size = GPU_INDEX_BATCH if _on_gpu() else CPU_INDEX_BATCH
+    if settings.CHATAPP_INDEX_BATCH_DOCUMENTS > 0:
+        documents = int(settings.CHATAPP_INDEX_BATCH_DOCUMENTS)
+    if settings.CHATAPP_INDEX_BATCH_BYTES > 0:
+        size = int(settings.CHATAPP_INDEX_BATCH_BYTES)
+    return documents, size

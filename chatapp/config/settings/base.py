@@ -247,11 +247,24 @@ CHATAPP_MESSAGE_MAX_CHARS = env.int("CHATAPP_MESSAGE_MAX_CHARS", default=4000)
 CHATAPP_UPLOAD_MAX_BYTES = env.int("CHATAPP_UPLOAD_MAX_BYTES", default=20_000_000)
 CHATAPP_CHUNK_MAX_TOKENS = env.int("CHATAPP_CHUNK_MAX_TOKENS", default=200)
 CHATAPP_CHUNK_OVERLAP_TOKENS = env.int("CHATAPP_CHUNK_OVERLAP_TOKENS", default=40)
+# Bulk imports (one request, many documents): the body's size and how many documents it holds.
+CHATAPP_IMPORT_MAX_BYTES = env.int("CHATAPP_IMPORT_MAX_BYTES", default=200_000_000)
+CHATAPP_IMPORT_MAX_DOCUMENTS = env.int("CHATAPP_IMPORT_MAX_DOCUMENTS", default=10_000)
+# Documents one indexing task takes, and their raw bytes; 0 = by device (embedding.py).
+CHATAPP_INDEX_BATCH_DOCUMENTS = env.int("CHATAPP_INDEX_BATCH_DOCUMENTS", default=0)
+CHATAPP_INDEX_BATCH_BYTES = env.int("CHATAPP_INDEX_BATCH_BYTES", default=0)
+# Where import jobs' batches go: the retrieval queue by default; a queue of its own (and a worker
+# for it) keeps visitors' turns from waiting behind a bulk load.
+CHATAPP_INDEX_QUEUE = env("CHATAPP_INDEX_QUEUE", default="retrieval")
+# Batch tasks of one job in flight at once: one per retrieval worker process that should help.
+CHATAPP_INDEX_PARALLEL = env.int("CHATAPP_INDEX_PARALLEL", default=1)
 CHATAPP_HEALTH_TIMEOUT_S = env.float("CHATAPP_HEALTH_TIMEOUT_S", default=1.5)
 # /healthz calls a queue unavailable when its workers' pool processes died this many times in the
 # last 5 minutes (each death requeues a task; a turn that kills its worker twice is handed off).
 CHATAPP_HEALTH_MAX_LOST = env.int("CHATAPP_HEALTH_MAX_LOST", default=3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = CHATAPP_UPLOAD_MAX_BYTES + 1_000_000
+# A multipart bulk import sends one file per document.
+DATA_UPLOAD_MAX_NUMBER_FILES = CHATAPP_IMPORT_MAX_DOCUMENTS
 
 LOGGING = {
     "version": 1,

@@ -71,11 +71,15 @@ def dispatched(monkeypatch: pytest.MonkeyPatch) -> list[TurnRequest]:
 
 @pytest.fixture
 def indexed_later(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Documents that would have been queued for indexing."""
+    """Documents that would have been queued for indexing (one by one, or by an import job)."""
     sent: list[int] = []
 
     def record(doc: Any) -> None:
         sent.append(doc.pk)
 
+    def record_job(job_id: int, document_ids: Any) -> None:
+        sent.extend(document_ids)
+
     monkeypatch.setattr("chatapp.knowledge.services._index_later", record)
+    monkeypatch.setattr("chatapp.knowledge.jobs._index_job_later", record_job)
     return sent

@@ -1,8 +1,10 @@
 """Bulk import of files, folders and globs into a knowledge base (``manage.py kb_import``).
 
-Each file is read and parsed here first, so a broken one is refused with its reason before a
-Document exists, then handed to ``document_create``; indexing runs in the retrieval workers (or
-in this process with ``document_import_index``) and ``document_import_wait`` follows it.
+An import is an import job (``jobs``), as a bulk request to the API is. Each file is read and
+parsed here first, so a broken one is refused with its reason before a Document exists, then
+added to the job; closing the job sends its batch tasks to the workers (or
+``document_import_index`` runs the batches in this process) and ``document_import_wait``
+follows the documents.
 
 A file's stored name (``Document.filename``, the key a re-import matches on) is its path relative
 to the parent of the folder it was found through: importing ``docs``, ``'docs/**/*.md'`` or
@@ -22,13 +24,22 @@ from pathlib import Path
 from typing import Final, Literal
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 
 from chatapp.core.errors import ApplicationError
+from chatapp.knowledge.embedding import embed_batch_size, index_batch_limits
+from chatapp.knowledge.indexing import documents_index
 from chatapp.knowledge.ingest.errors import DocumentError
 from chatapp.knowledge.ingest.parsers import SUPPORTED_EXTENSIONS, parse_document
-from chatapp.knowledge.models import Document, KnowledgeBase
-from chatapp.knowledge.services import document_create, document_index, knowledge_base_create
+from chatapp.knowledge.jobs import (
+    BatchReport,
+    ImportSource,
+    import_job_add,
+    import_job_close,
+    import_job_create,
+    import_job_run,
+)
+from chatapp.knowledge.models import Document, ImportJob, KnowledgeBase
+from chatapp.knowledge.services import knowledge_base_create
 from workers.inference.base import Embedder
 
 logger = logging.getLogger(__name__)
@@ -43,7 +54,6 @@ ERR_NO_MATCH = "no file matches this pattern"
 ERR_NO_SUPPORTED = "no supported files ({extensions}) here"
 ERR_NAME_CLASH = "same stored name as {other}; import one of them from another folder"
 ERR_UNREADABLE = "cannot read the file: {error}"
-ERR_INDEXING = "indexing crashed: {error}"
 
 _IN_PROGRESS: Final = frozenset({Document.Status.QUEUED, Document.Status.INDEXING})
 
@@ -74,6 +84,7 @@ class ImportOutcome:
         document_id: The Document, unless refused.
         status: The Document's last known status, unless refused.
         chunk_count: Chunks indexed, once ready.
+        job_id: The import job it is an item of.
     """
 
     name: str
@@ -82,6 +93,7 @@ class ImportOutcome:
     document_id: int | None = None
     status: str | None = None
     chunk_count: int = 0
+    job_id: int | None = None
 
     @property
     def failed(self) -> bool:
@@ -236,17 +248,19 @@ def document_import_paths(
     queue: bool = True,
     progress: ProgressFn | None = None,
 ) -> list[ImportOutcome]:
-    """Import files, folders and globs: parse each file, then store it with ``document_create``.
+    """Import files, folders and globs as one import job: parse each file, then store it.
 
     Each file commits on its own, so an interrupted import keeps what it stored and a re-run
-    reports those files ``unchanged``. A file whose stored name is already in the knowledge
-    base replaces that document's content (keeping its title) when its bytes changed.
+    reports those files ``unchanged`` (and indexes them if they never were). A file whose
+    stored name is already in the knowledge base replaces that document's content (keeping its
+    title) when its bytes changed. The job is closed at the end, even when interrupted, which
+    sends its batch tasks.
 
     Args:
         knowledge_base: Where the documents go.
         paths: Files, folders (searched recursively) and globs.
-        queue: Send each new document to the retrieval workers; False leaves it ``queued``
-            for ``document_import_index``.
+        queue: Send the job's batch tasks to the workers; False leaves the documents
+            ``queued`` for ``document_import_index``.
         progress: Called after each file with the files read so far.
 
     Returns:
@@ -258,22 +272,30 @@ def document_import_paths(
         for filename, title, content_hash, status in Document.objects.filter(
             knowledge_base=knowledge_base, filename__in=[f.name for f in files]
         )
-        # Newest first, so the dict keeps the oldest: the one document_create's .first() finds.
+        # Newest first, so the dict keeps the oldest: the one an upload replaces.
         .order_by("-pk")
         .values_list("filename", "title", "content_hash", "status")
     }
-    failed = 0
-    for done, file in enumerate(files, start=1):
-        outcome = _import_one(knowledge_base, file, existing.get(file.name), queue=queue)
-        outcomes.append(outcome)
-        failed += outcome.failed
-        if progress is not None:
-            progress(ImportProgress(done=done, total=len(files), failed=failed))
-    return outcomes
+    job = import_job_create(knowledge_base=knowledge_base, source="kb_import")
+    try:
+        if outcomes:
+            import_job_add(
+                job=job, sources=[ImportSource(name=o.name, error=o.reason) for o in outcomes]
+            )
+        failed = 0
+        for done, file in enumerate(files, start=1):
+            outcome = _import_one(job, file, existing.get(file.name))
+            outcomes.append(outcome)
+            failed += outcome.failed
+            if progress is not None:
+                progress(ImportProgress(done=done, total=len(files), failed=failed))
+    finally:
+        import_job_close(job=job, queue=queue)
+    return [replace(o, job_id=job.pk) for o in outcomes]
 
 
 def _import_one(
-    kb: KnowledgeBase, file: ImportFile, existing: tuple[str, str, str] | None, *, queue: bool
+    job: ImportJob, file: ImportFile, existing: tuple[str, str, str] | None
 ) -> ImportOutcome:
     max_bytes = settings.CHATAPP_UPLOAD_MAX_BYTES
     try:
@@ -285,32 +307,34 @@ def _import_one(
             )
         data = file.path.read_bytes()
         if existing is not None and _is_same(existing, data):
-            title = existing[0]  # document_create will report it unchanged: skip the parse
+            title = existing[0]  # the job will find it unchanged: skip the parse
         else:
             parsed = parse_document(data, filename=file.name, max_bytes=max_bytes)
             title = existing[0] if existing else parsed.title[:TITLE_MAX_CHARS]
     except DocumentError as exc:
-        return ImportOutcome(name=file.name, action="refused", reason=f"{exc.code}: {exc}")
+        return _refused(job, file.name, f"{exc.code}: {exc}")
     except OSError as exc:
-        reason = ERR_UNREADABLE.format(error=exc.strerror or exc)
-        return ImportOutcome(name=file.name, action="refused", reason=reason)
-    try:
-        doc, created = document_create(
-            knowledge_base=kb, title=title, data=data, filename=file.name, queue=queue
-        )
-    except ApplicationError as exc:
-        return ImportOutcome(name=file.name, action="refused", reason=f"{exc.code}: {exc}")
-    except ValidationError as exc:  # e.g. a stored name longer than Document.filename allows
-        reason = f"invalid: {'; '.join(exc.messages)}"
-        return ImportOutcome(name=file.name, action="refused", reason=reason)
+        return _refused(job, file.name, ERR_UNREADABLE.format(error=exc.strerror or exc))
+    (added,) = import_job_add(
+        job=job,
+        sources=[ImportSource(name=file.name, title=title, data=data, filename=file.name)],
+    )
+    doc = added.document
+    if doc is None:
+        return ImportOutcome(name=file.name, action="refused", reason=added.item.error)
     return ImportOutcome(
         name=file.name,
-        action="queued" if created else "unchanged",
+        action="queued" if added.stored else "unchanged",
         reason=doc.error,
         document_id=doc.pk,
         status=doc.status,
         chunk_count=doc.chunk_count,
     )
+
+
+def _refused(job: ImportJob, name: str, reason: str) -> ImportOutcome:
+    import_job_add(job=job, sources=[ImportSource(name=name, error=reason)])
+    return ImportOutcome(name=name, action="refused", reason=reason)
 
 
 def _is_same(existing: tuple[str, str, str], data: bytes) -> bool:
@@ -327,9 +351,10 @@ def document_import_index(
 ) -> list[ImportOutcome]:
     """Index in this process every imported document that is not indexed yet (no workers).
 
-    Besides the documents just queued this covers ``unchanged`` ones an interrupted earlier
-    run left ``queued``. A document that crashes the indexer (not a refusal, which
-    ``document_index`` records itself) is reported failed and the others still run.
+    The batches are those the workers would run: the import job's queued documents, embedded
+    together. A document that fails (refused by its parser, or crashing the model) is reported
+    failed with its reason and the others still run. Documents of no job (outcomes made by
+    hand) are indexed the same way, in batches of their own.
 
     Args:
         outcomes: From ``document_import_paths(..., queue=False)``.
@@ -339,27 +364,44 @@ def document_import_index(
     Returns:
         The outcomes with the documents' final status, chunk count and error.
     """
-    todo = [
-        (i, o, o.document_id)
+    todo = {
+        o.document_id: i
         for i, o in enumerate(outcomes)
         if o.in_progress and o.document_id is not None
-    ]
+    }
     result = list(outcomes)
-    failed = 0
-    for done, (i, outcome, document_id) in enumerate(todo, start=1):
-        try:
-            doc = document_index(document_id=document_id, embedder=embedder)
-            result[i] = replace(
-                outcome, status=doc.status, reason=doc.error, chunk_count=doc.chunk_count
-            )
-        # One document must not end a long import; the traceback goes to the log.
-        except Exception as exc:
-            logger.exception("indexing %s (document %s) crashed", outcome.name, document_id)
-            reason = ERR_INDEXING.format(error=exc)
-            result[i] = replace(outcome, status=Document.Status.FAILED, reason=reason)
-        failed += result[i].failed
-        if progress is not None:
-            progress(ImportProgress(done=done, total=len(todo), failed=failed))
+    total = len(todo)
+    tally = [0, 0]  # done, failed
+
+    def settle(document_ids: Sequence[int]) -> None:
+        rows = Document.objects.filter(pk__in=document_ids).values_list(
+            "pk", "status", "error", "chunk_count"
+        )
+        for pk, status, error, chunk_count in sorted(rows, key=lambda r: todo.get(r[0], 0)):
+            i = todo.pop(pk, None)
+            if i is None or status in _IN_PROGRESS:
+                if i is not None:
+                    todo[pk] = i  # superseded: indexed again below
+                continue
+            result[i] = replace(result[i], status=status, reason=error, chunk_count=chunk_count)
+            tally[0] += 1
+            tally[1] += result[i].failed
+            if progress is not None:
+                progress(ImportProgress(done=tally[0], total=total, failed=tally[1]))
+
+    def on_batch(report: BatchReport) -> None:
+        settle([item.document_id for item in report.items if item.document_id is not None])
+
+    for job_id in sorted({o.job_id for o in outcomes if o.job_id is not None and todo}):
+        import_job_run(job_id=job_id, embedder=embedder, progress=on_batch)
+    max_docs, _ = index_batch_limits()
+    while todo:
+        batch = sorted(todo, key=lambda pk: todo[pk])[:max_docs]
+        documents_index(document_ids=batch, embedder=embedder, batch_size=embed_batch_size())
+        before = len(todo)
+        settle(batch)
+        if len(todo) == before:  # nothing settled (deleted meanwhile): stop
+            break
     return result
 
 

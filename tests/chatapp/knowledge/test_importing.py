@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 from django.test import override_settings
+from typing_extensions import override
 
 from chatapp.core.errors import ApplicationError
 from chatapp.knowledge.embedding import embedder
@@ -20,11 +23,25 @@ from chatapp.knowledge.importing import (
     import_paths_expand,
     knowledge_base_resolve,
 )
-from chatapp.knowledge.models import Chunk, Document, KnowledgeBase
+from chatapp.knowledge.models import Chunk, Document, ImportJob, KnowledgeBase
 from chatapp.knowledge.services import document_index
 from tests.factories.documents import BROKEN_PDF_REASON, IMPORTED, make_help_folder
 from tests.factories.embedders import FakeEmbedder
 from tests.factories.knowledge import KnowledgeBaseFactory
+
+
+class _CountingEmbedder(FakeEmbedder):
+    """Records how many texts each model call embedded."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    @override
+    def embed(
+        self, texts: Sequence[str], *, batch_size: int | None = None
+    ) -> npt.NDArray[np.float32]:
+        self.calls.append(len(texts))
+        return super().embed(texts, batch_size=batch_size)
 
 
 def _rows(outcomes: Sequence[ImportOutcome]) -> list[tuple[str, str, str | None]]:
@@ -135,6 +152,32 @@ def test_import_queues_new_documents_for_the_workers_and_refuses_the_broken_pdf(
     ]
     assert indexed_later == [d.pk for d in docs]
     assert seen == [ImportProgress(n, 6, 0 if n < 2 else 1) for n in range(1, 7)]
+
+
+def test_import_is_one_job_that_runs_its_documents_in_batches(
+    db: None, tmp_path: Path, indexed_later: list[int]
+) -> None:
+    # given
+    kb = KnowledgeBaseFactory.create(name="Help")
+    args = [*make_help_folder(tmp_path), str(tmp_path / "missing")]
+    model = _CountingEmbedder()
+
+    # when
+    imported = document_import_paths(knowledge_base=kb, paths=args, queue=False)
+    indexed = document_import_index(outcomes=imported, embedder=model)
+
+    # then: every file and argument is an item of one job, whose documents share a model call
+    (job,) = ImportJob.objects.all()
+    assert {o.job_id for o in imported} == {job.pk}
+    assert list(job.items.order_by("position").values_list("name", "status")) == [
+        (str(tmp_path / "missing"), "refused"),
+        *[(n, "refused" if n.endswith(".pdf") else "ready") for n in IMPORTED],
+    ]
+    assert job.status == ImportJob.Status.DONE
+    assert job.analyzed_at is not None
+    assert model.calls == [Chunk.objects.count()]  # one model call for every chunk
+    assert [o.status for o in indexed if o.document_id] == ["ready"] * 5
+    assert indexed_later == []
 
 
 @pytest.mark.slow

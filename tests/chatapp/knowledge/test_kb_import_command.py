@@ -11,9 +11,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from typing_extensions import override
 
+from chatapp.knowledge.jobs import import_job_run
 from chatapp.knowledge.management.commands import kb_import
 from chatapp.knowledge.models import Chunk, Document, KnowledgeBase
-from chatapp.knowledge.services import document_index
 from tests.factories.documents import make_help_folder
 from tests.factories.embedders import FakeEmbedder
 from tests.factories.knowledge import KnowledgeBaseFactory
@@ -144,11 +144,11 @@ def test_no_wait_queues_the_files_for_the_workers_and_exits_zero(
 def test_wait_shows_the_documents_the_workers_index(
     db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given: a "worker" that indexes each document as soon as it is queued
-    def worker(doc: Any) -> None:
-        document_index(document_id=doc.pk, embedder=FakeEmbedder())
+    # given: a "worker" that runs the import job's batches as soon as the job is queued
+    def worker(job_id: int, document_ids: Any) -> None:
+        import_job_run(job_id=job_id, embedder=FakeEmbedder())
 
-    monkeypatch.setattr("chatapp.knowledge.services._index_later", worker)
+    monkeypatch.setattr("chatapp.knowledge.jobs._index_job_later", worker)
     kb = KnowledgeBaseFactory.create(name="Help")
     args = make_help_folder(tmp_path)
 

@@ -29,6 +29,7 @@ _ID_PARAM = {
 }
 _KB_PARAM = {"name": "kb_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 _DOC_PARAM = {"name": "document_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_JOB = {"$ref": "#/components/schemas/ImportJob"}
 _COMMON_ERRORS = {
     "400": _err("Malformed JSON or invalid body"),
     "401": _err("Missing or bad key"),
@@ -60,6 +61,54 @@ OPENAPI: dict[str, Any] = {
                         "required": ["code", "detail"],
                         "properties": {"code": {"type": "string"}, "detail": {"type": "string"}},
                     }
+                },
+            },
+            "ImportJob": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "knowledge_base_id": {"type": "integer"},
+                    "kind": {"enum": ["import", "reindex"]},
+                    "status": {"enum": ["receiving", "queued", "running", "done"]},
+                    "source": {"type": "string"},
+                    "documents": {
+                        "type": "object",
+                        "description": "Items by status, plus total, done and pending",
+                        "properties": {
+                            k: {"type": "integer"}
+                            for k in (
+                                "total",
+                                "done",
+                                "pending",
+                                "refused",
+                                "unchanged",
+                                "queued",
+                                "indexing",
+                                "ready",
+                                "failed",
+                                "superseded",
+                            )
+                        },
+                    },
+                    "chunks": {"type": "integer"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "started_at": {"type": ["string", "null"], "format": "date-time"},
+                    "finished_at": {"type": ["string", "null"], "format": "date-time"},
+                    "analyzed_at": {"type": ["string", "null"], "format": "date-time"},
+                    "errors": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "position": {"type": "integer"},
+                                "name": {"type": "string"},
+                                "status": {"enum": ["refused", "failed"]},
+                                "error": {"type": "string"},
+                                "document_id": {"type": ["integer", "null"]},
+                            },
+                        },
+                    },
+                    "errors_truncated": {"type": "boolean"},
                 },
             },
             "Citation": {
@@ -323,6 +372,84 @@ OPENAPI: dict[str, Any] = {
                     **_COMMON_ERRORS,
                 },
             },
+        },
+        "/api/v1/knowledge-bases/{kb_id}/imports": {
+            "get": {
+                "summary": "The knowledge base's latest import and re-index jobs (without errors)",
+                "security": _STAFF,
+                "parameters": [_KB_PARAM],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"results": {"type": "array", "items": _JOB}},
+                        }
+                    ),
+                    **_COMMON_ERRORS,
+                },
+            },
+            "post": {
+                "summary": "Add many documents as one import job: JSON lines, a zip, or files",
+                "security": _STAFF,
+                "parameters": [_KB_PARAM],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-ndjson": {
+                            "schema": {
+                                "type": "string",
+                                "description": 'One {"title", "text", "source_url"?} a line',
+                            }
+                        },
+                        "application/zip": {"schema": {"type": "string", "format": "binary"}},
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "file": {
+                                        "type": "array",
+                                        "items": {"type": "string", "format": "binary"},
+                                    }
+                                },
+                            }
+                        },
+                    },
+                },
+                "responses": {
+                    "202": _json(_JOB, "Stored and queued; bad lines and files are items' errors"),
+                    "413": _err("Too large or too many documents"),
+                    "415": _err("Unsupported type"),
+                    **_COMMON_ERRORS,
+                },
+            },
+        },
+        "/api/v1/knowledge-bases/{kb_id}/reindex": {
+            "post": {
+                "summary": "Index every document again, as a job (admin)",
+                "security": _STAFF,
+                "parameters": [_KB_PARAM],
+                "responses": {
+                    "202": _json(_JOB, "Queued"),
+                    "403": _err("Not an admin"),
+                    "409": _err("A re-index of it is running"),
+                    **_COMMON_ERRORS,
+                },
+            }
+        },
+        "/api/v1/imports/{job_id}": {
+            "get": {
+                "summary": "An import job's progress and its refused or failed items",
+                "security": _STAFF,
+                "parameters": [
+                    {
+                        "name": "job_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    }
+                ],
+                "responses": {"200": _json(_JOB), **_COMMON_ERRORS},
+            }
         },
         "/api/v1/documents/{document_id}": {
             "get": {

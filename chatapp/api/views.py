@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from chatapp.api import schemas
+from chatapp.api.bulk import bulk_sources
 from chatapp.api.http import api_view, error_response, parse_json
 from chatapp.api.openapi import OPENAPI
 from chatapp.conversations import selectors as conv_selectors
@@ -15,9 +16,11 @@ from chatapp.conversations import services as conv_services
 from chatapp.core.errors import ApplicationError, PermissionDenied
 from chatapp.core.health import system_health
 from chatapp.knowledge import curated as kb_curated
+from chatapp.knowledge import jobs as kb_jobs
 from chatapp.knowledge import selectors as kb_selectors
 from chatapp.knowledge import services as kb_services
 from chatapp.knowledge.selectors import admin as kb_admin_selectors
+from chatapp.knowledge.selectors import jobs as kb_job_selectors
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
@@ -303,3 +306,40 @@ def document_collection(request: HttpRequest, kb_id: int) -> HttpResponse:
     if request.method == "POST":
         return document_create(request, kb_id)
     return error_response("method_not_allowed", "Use GET, POST.", 405)
+
+
+def _job_accepted(job_id: int) -> JsonResponse:
+    response = JsonResponse(kb_job_selectors.import_job_progress(job_id).as_json(), status=202)
+    response["Location"] = f"/api/v1/imports/{job_id}"
+    return response
+
+
+@api_view(("GET", "POST"), auth="staff")
+def import_collection(request: HttpRequest, kb_id: int) -> JsonResponse:
+    """``GET`` the knowledge base's latest import jobs; ``POST`` many documents as one job."""
+    kb = kb_selectors.knowledge_base_get(kb_id)
+    if request.method == "GET":
+        jobs = kb_job_selectors.import_job_list(knowledge_base_id=kb.pk)
+        return JsonResponse({"results": [job.as_json(with_errors=False) for job in jobs]})
+    sources, source = bulk_sources(request)
+    job = kb_jobs.import_job_submit(
+        knowledge_base=kb,
+        sources=sources,
+        source=source,
+        created_by=request.staff,  # type: ignore[attr-defined]  # set by api_view
+    )
+    return _job_accepted(job.pk)
+
+
+@api_view(("GET",), auth="staff")
+def import_job_detail(request: HttpRequest, job_id: int) -> JsonResponse:
+    return JsonResponse(kb_job_selectors.import_job_progress(job_id).as_json())
+
+
+@api_view(("POST",), auth="admin")
+def knowledge_base_reindex(request: HttpRequest, kb_id: int) -> JsonResponse:
+    job = kb_jobs.knowledge_base_reindex(
+        knowledge_base=kb_selectors.knowledge_base_get(kb_id),
+        created_by=request.staff,  # type: ignore[attr-defined]  # set by api_view
+    )
+    return _job_accepted(job.pk)

@@ -37,3 +37,31 @@ def make_help_folder(root: Path) -> list[str]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return [str(root / "help"), str(root / "extra" / "faq-*.md")]
+
+
+def make_zip(files: dict[str, bytes], *, encrypted: tuple[str, ...] = ()) -> bytes:
+    """A zip archive holding ``files`` (path -> bytes); ``encrypted`` members are flagged so.
+
+    zipfile cannot write encrypted members, so their "encrypted" bit is set afterwards in the
+    local and central headers: enough for a reader to refuse them.
+    """
+    import io
+    import struct
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    raw = bytearray(buffer.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(raw))) as archive:
+        offsets = {i.filename: i.header_offset for i in archive.infolist()}
+        central = archive.start_dir  # where the central directory begins
+    for name in encrypted:
+        raw[offsets[name] + 6] |= 0x1  # local header: general purpose flags
+    while raw[central : central + 4] == b"PK\x01\x02":
+        name_len, extra_len, comment_len = struct.unpack("<HHH", raw[central + 28 : central + 34])
+        if raw[central + 46 : central + 46 + name_len].decode() in encrypted:
+            raw[central + 8] |= 0x1  # central directory: general purpose flags
+        central += 46 + name_len + extra_len + comment_len
+    return bytes(raw)

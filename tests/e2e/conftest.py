@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +19,12 @@ from typing import Any
 import pytest
 
 from tests.e2e.processes import (
+    LOG_DIR,
     ROOT,
     database_url,
     free_port,
+    kill,
+    pool_children,
     purge,
     start,
     stop,
@@ -101,3 +107,65 @@ def browser() -> Iterator[Any]:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+WORKER_READY_TIMEOUT_S = 120
+
+
+@dataclass
+class IndexWorker:
+    """A Celery worker subprocess that consumes only its own indexing queue.
+
+    Import jobs of the tests that use it go to ``queue`` (``settings.CHATAPP_INDEX_QUEUE``), so
+    neither the stack's worker nor another test's takes their batches.
+    """
+
+    queue: str
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def name(self) -> str:
+        """The worker's name as Celery expands it (``<queue>@<host>``)."""
+        return f"{self.queue}@{socket.gethostname()}"
+
+    def start(self) -> None:
+        from chatapp.config.celery import app
+
+        self.proc = start(worker_argv(self.queue, self.queue), self.env, self.queue)
+        deadline = time.monotonic() + WORKER_READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker {self.name} exited; log in {LOG_DIR}")
+            if app.control.ping(destination=[self.name], timeout=1.0):
+                return
+        raise RuntimeError(f"worker {self.name} not ready in {WORKER_READY_TIMEOUT_S}s")
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool process, as a crash or an OOM kill would."""
+        if self.proc is not None and self.proc.poll() is None:
+            for child in pool_children(self.proc.pid):
+                kill(child)
+            kill(self.proc.pid)
+            self.proc.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop([self.proc])
+
+
+def index_worker(queue: str, *, batch_documents: int = 0) -> IndexWorker:
+    """A worker for ``queue`` on the test database (call ``start()``), logging to LOG_DIR."""
+    from django.db import connection
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "chatapp.config.settings.test",
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "CHATAPP_WARM": "embedder",
+        "CHATAPP_INDEX_QUEUE": queue,
+        "CHATAPP_INDEX_BATCH_DOCUMENTS": str(batch_documents),
+        "PYTHONUNBUFFERED": "1",
+    }
+    purge(env, queue)
+    return IndexWorker(queue=queue, env=env)

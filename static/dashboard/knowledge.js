@@ -5,6 +5,7 @@
 import { apiFetch } from '../shared/api.js';
 import { el, localizeTimes } from '../shared/messages.js';
 import { DocumentTable, StatusPoller, statusLabel } from './kb_documents.js';
+import { ImportJobs, sendImport } from './kb_imports.js';
 import { renderResults } from './kb_search.js';
 import { SETTLED_STATES, TaskPool, UploadRow, uploadFile } from './kb_uploads.js';
 
@@ -277,6 +278,65 @@ function initCurated(root, announce) {
   });
 }
 
+// The documents table follows a running import by reloading, at most this often (a bulk import
+// can hold thousands of documents; the list endpoint returns them all).
+const TABLE_RELOAD_MS = 5000;
+
+function initImports(root, table, announce) {
+  const errorNode = document.getElementById('imports-error');
+  let lastReload = 0;
+  const jobs = new ImportJobs({
+    list: document.getElementById('import-jobs'),
+    empty: document.getElementById('imports-empty'),
+    listUrl: root.dataset.importsUrl,
+    jobUrl: root.dataset.importUrl,
+    announce,
+    onChange: (settled) => {
+      if (settled || Date.now() - lastReload >= TABLE_RELOAD_MS) {
+        lastReload = Date.now();
+        table.reload().catch(() => {});
+      }
+    },
+  });
+  jobs.load().catch(() => {});
+  const started = (job) => {
+    jobs.show(job);
+    jobs.follow(job.id);
+    table.reload().catch(() => {});
+    announce(`${job.kind === 'reindex' ? 'Re-index' : 'Import'} #${job.id} queued.`);
+  };
+  const input = document.getElementById('import-input');
+  const choose = document.getElementById('import-choose');
+  choose.addEventListener('click', () => input.click());
+  input.addEventListener('change', async () => {
+    const [file] = input.files;
+    input.value = '';
+    if (!file) return;
+    showError(errorNode, '');
+    choose.disabled = true;
+    try {
+      started(await sendImport(root.dataset.importsUrl, file));
+    } catch (error) {
+      showError(errorNode, `${file.name}: ${error.detail}`);
+    } finally {
+      choose.disabled = false;
+    }
+  });
+  const reindex = document.getElementById('reindex-submit');
+  reindex.addEventListener('click', async () => {
+    if (!window.confirm('Index every document of this knowledge base again?')) return;
+    showError(errorNode, '');
+    reindex.disabled = true;
+    try {
+      started(await apiFetch(root.dataset.reindexUrl, { method: 'POST' }));
+    } catch (error) {
+      showError(errorNode, error.detail);
+    } finally {
+      reindex.disabled = false;
+    }
+  });
+}
+
 function initKnowledgeBase(root) {
   const announcer = document.getElementById('kb-announcer');
   const announce = (text) => {
@@ -294,6 +354,7 @@ function initKnowledgeBase(root) {
   table.watchPending();
   initDocuments(root, table, announce);
   initUploads(root, table);
+  initImports(root, table, announce);
   initSearch(root);
   initCurated(root, announce);
 }

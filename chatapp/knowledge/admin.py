@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from typing_extensions import override
 
-from chatapp.knowledge.models import CuratedAnswer, Document, KnowledgeBase
+from chatapp.knowledge.models import CuratedAnswer, Document, ImportItem, ImportJob, KnowledgeBase
 
 
 @admin.register(KnowledgeBase)
@@ -49,3 +49,36 @@ class CuratedAnswerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         # The question's embedding is what visitors' questions are matched against.
         obj.embedding = embedder().embed([obj.question])[0].tolist()
         super().save_model(request, obj, form, change)
+
+
+class ImportItemInline(admin.TabularInline):  # type: ignore[type-arg]  # stubs' generic param
+    model = ImportItem
+    fields = ("position", "name", "status", "error", "chunk_count", "attempts", "document")
+    readonly_fields = fields
+    ordering = ("position",)
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Import and re-index jobs, read only: they are made through the API and kb_import."""
+
+    list_display = ("__str__", "knowledge_base", "kind", "status", "source", "created_at")
+    list_filter = ("kind", "status", "knowledge_base")
+    readonly_fields = (
+        "knowledge_base",
+        "kind",
+        "status",
+        "source",
+        "created_by",
+        "started_at",
+        "finished_at",
+        "analyzed_at",
+    )
+    inlines = (ImportItemInline,)
+
+    @override
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

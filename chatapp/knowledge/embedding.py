@@ -13,9 +13,11 @@ def embedder() -> Embedder:
     return get_embedder(settings.CHATAPP_EMBEDDING_MODEL, device=settings.CHATAPP_DEVICE or None)
 
 
-# Batches of 64 embed 6x faster than one at a time on 2 CPU cores and 128 gains nothing more
-# (bench/results/indexing.md); a GPU keeps gaining well past that.
-CPU_BATCH_SIZE = 64
+# Chunks per model call when indexing. On 2 idle CPU cores MiniLM embeds ~37 chunks/s in batches
+# of 8 to 32 and ~31 in batches of 64 (larger batches leave the caches); with another process
+# busy on one core, batches of 32-64 hold up best (~15/s vs ~12 at 8). 32 is within a few
+# percent of the best in both (bench/results/indexing.md); a GPU keeps gaining well past that.
+CPU_BATCH_SIZE = 32
 GPU_BATCH_SIZE = 256
 
 

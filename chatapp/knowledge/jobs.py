@@ -22,18 +22,20 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Final
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Q
 from django.db.models.functions import Length
 from django.utils import timezone
 
 from chatapp.accounts.models import User
 from chatapp.core.errors import Conflict
+from chatapp.core.tasks import IMPORT_BATCH_HARD_LIMIT_S
 from chatapp.knowledge.indexing import IndexResult, documents_prepare, documents_swap
 from chatapp.knowledge.ingest.errors import DocumentError
 from chatapp.knowledge.ingest.parsers import SUPPORTED_EXTENSIONS
@@ -52,6 +54,7 @@ logger = logging.getLogger(__name__)
 # An item whose batch crashed (the worker died or ran out of time) is retried on its own; one
 # that crashes every time is a poison document and is given up on.
 MAX_ATTEMPTS: Final = 3
+
 INSERT_BATCH: Final = 100  # rows per INSERT: documents carry their raw bytes
 ERR_GAVE_UP = "indexing crashed: gave up after {attempts} attempts"
 ERR_DUPLICATE = "duplicate: same {what} as {other}"
@@ -633,7 +636,8 @@ def _finish_if_done(job_id: int, dispatch: bool) -> bool:
         return True
 
 
-def _release(job_id: int, *, claim: str, dispatch: bool) -> None:
+def _release(job_id: int, *, claim: str, dispatch: bool) -> int:
+    count = 0
     try:
         with transaction.atomic():
             released = ImportItem.objects.filter(
@@ -648,6 +652,7 @@ def _release(job_id: int, *, claim: str, dispatch: bool) -> None:
                 _continue_later(job_id)
     except Exception:  # the database is what failed: the redelivered task takes them back
         logger.warning("could not release the items of job %s held by %s", job_id, claim)
+    return count
 
 
 def _job_kind(job_id: int) -> str:
@@ -714,6 +719,104 @@ def curated_answers_reembed(*, knowledge_base_id: int, embedder: Embedder) -> in
 
 
 # --- resumption -----------------------------------------------------------------------------
+
+
+def import_batch_abandon(*, job_id: int, claim: str) -> int:
+    """Give back what a batch task held when it failed for good, and keep its chain going.
+
+    For failures seen outside the task's own code: its pool process lost twice, its hard time
+    limit. The items count the attempt, so one that keeps killing its worker is given up on.
+
+    Args:
+        job_id: The task's job.
+        claim: The task's id.
+
+    Returns:
+        How many items were given back.
+    """
+    return _release(job_id, claim=claim, dispatch=True)
+
+
+@dataclass
+class ImportSweep:
+    """What one sweep did to import jobs.
+
+    Attributes:
+        released: Items held past the batch hard limit (their task is gone), queued again.
+        resent: Jobs whose chain of batch tasks was lost, sent a batch task again.
+    """
+
+    released: list[int] = field(default_factory=list)
+    resent: list[int] = field(default_factory=list)
+
+
+def import_jobs_sweep(*, now: datetime | None = None) -> ImportSweep:
+    """Release batches whose task is gone; resend the chain of jobs that lost theirs.
+
+    An item ``indexing`` past the batch hard limit lost its task (the limit would have ended
+    it). A job with queued items, none being indexed, no batch taken for
+    ``CHATAPP_INDEX_STALL_S`` and nothing waiting in ``CHATAPP_INDEX_QUEUE`` lost its chain's
+    message (a Redis restart, a dispatch lost after commit): a live chain always has its next
+    message waiting or a batch held.
+
+    Args:
+        now: The time to judge by (tests); the current time by default.
+
+    Returns:
+        The items released and the jobs resent.
+    """
+    from chatapp.core.tasks import queue_lengths
+
+    now = now or timezone.now()
+    sweep = ImportSweep()
+    lost = now - timedelta(seconds=IMPORT_BATCH_HARD_LIMIT_S + 60)
+    for job_id, claim in (
+        ImportItem.objects.filter(status=ImportItem.Status.INDEXING, claimed_at__lt=lost)
+        .values_list("job_id", "claim")
+        .distinct()
+    ):
+        items = list(
+            ImportItem.objects.filter(
+                job_id=job_id, claim=claim, status=ImportItem.Status.INDEXING
+            ).values_list("pk", flat=True)
+        )
+        if _release(job_id, claim=claim, dispatch=True):
+            sweep.released += items
+    quiet = now - timedelta(seconds=settings.CHATAPP_INDEX_STALL_S)
+    stalled = list(
+        ImportJob.objects.filter(
+            status__in=(ImportJob.Status.QUEUED, ImportJob.Status.RUNNING), updated_at__lt=quiet
+        )
+        .annotate(last_claim=Max("items__claimed_at"))
+        .filter(Q(last_claim__isnull=True) | Q(last_claim__lt=quiet))
+        .filter(items__status=ImportItem.Status.QUEUED)
+        .exclude(items__status=ImportItem.Status.INDEXING)
+        .exclude(pk__in=_jobs_of(sweep.released))
+        .distinct()
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not stalled:
+        return sweep
+    queue = settings.CHATAPP_INDEX_QUEUE
+    try:
+        waiting = queue_lengths([queue])[queue]
+    except Exception:  # broker unreachable: nothing can be sent now; the next sweep looks again
+        logger.exception("import job sweep could not read the %s queue", queue)
+        return sweep
+    if waiting:
+        return sweep  # a backlog: their messages may be in it
+    for job_id in stalled:
+        with transaction.atomic():
+            ImportJob.objects.filter(pk=job_id).update(updated_at=timezone.now())
+            _continue_later(job_id)
+        logger.warning("import job %s lost its batch task: sent again", job_id)
+        sweep.resent.append(job_id)
+    return sweep
+
+
+def _jobs_of(item_ids: Sequence[int]) -> list[int]:
+    return list(ImportItem.objects.filter(pk__in=item_ids).values_list("job_id", flat=True))
 
 
 def import_jobs_resume(*, worker: str) -> list[int]:

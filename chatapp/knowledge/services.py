@@ -197,10 +197,12 @@ def document_fail(*, document_id: int, error: str) -> bool:
 
 @dataclass
 class DocumentSweep:
-    """What one sweep did to documents."""
+    """What one sweep did to documents (and to import jobs, ``jobs.import_jobs_sweep``)."""
 
     failed: list[int] = field(default_factory=list)
     requeued: list[int] = field(default_factory=list)
+    items_released: list[int] = field(default_factory=list)
+    jobs_resent: list[int] = field(default_factory=list)
 
 
 def document_sweep(*, now: datetime | None = None) -> DocumentSweep:
@@ -209,7 +211,8 @@ def document_sweep(*, now: datetime | None = None) -> DocumentSweep:
     A document ``indexing`` longer than the indexing hard limit lost its worker (the limit would
     have ended the task otherwise). One ``queued`` for ``CHATAPP_INDEX_STALL_S`` while the indexing
     queue is empty lost its message (a Redis restart, a dispatch lost after commit): it is queued
-    again, which resets its clock.
+    again, which resets its clock. Documents an import job is indexing are left to the job's
+    own sweep (``import_jobs_sweep``, run first): its batches take them, not one task each.
 
     Args:
         now: The time to judge by (tests); the current time by default.
@@ -218,9 +221,12 @@ def document_sweep(*, now: datetime | None = None) -> DocumentSweep:
         The documents failed and the documents queued again.
     """
     from chatapp.core.tasks import queue_lengths
+    from chatapp.knowledge.jobs import import_jobs_sweep
+    from chatapp.knowledge.models import ImportItem
 
     now = now or timezone.now()
-    sweep = DocumentSweep()
+    jobs = import_jobs_sweep(now=now)
+    sweep = DocumentSweep(items_released=jobs.released, jobs_resent=jobs.resent)
     grace = timedelta(seconds=settings.CHATAPP_INDEX_HARD_LIMIT_S + 60)
     for doc_id in Document.objects.filter(
         status=Document.Status.INDEXING, updated_at__lt=now - grace
@@ -228,11 +234,17 @@ def document_sweep(*, now: datetime | None = None) -> DocumentSweep:
         if document_fail(document_id=doc_id, error=ERR_INDEXING_LOST):
             logger.warning("document %s was lost while indexing: marked failed", doc_id)
             sweep.failed.append(doc_id)
+    in_jobs = ImportItem.objects.filter(
+        status__in=(ImportItem.Status.QUEUED, ImportItem.Status.INDEXING),
+        document__isnull=False,
+    ).values("document_id")
     stalled = list(
         Document.objects.filter(
             status=Document.Status.QUEUED,
             updated_at__lt=now - timedelta(seconds=settings.CHATAPP_INDEX_STALL_S),
-        ).order_by("id")
+        )
+        .exclude(pk__in=in_jobs)
+        .order_by("id")
     )
     if not stalled:
         return sweep

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from billiard.exceptions import WorkerLostError
 from celery import Task, shared_task
-from celery.signals import worker_ready
+from celery.exceptions import TimeLimitExceeded
+from celery.signals import task_failure, worker_ready
 from celery.utils.log import get_task_logger
 from django.db import InterfaceError, OperationalError
+from typing_extensions import override
 
-from workers.tasks.base import IndexTask, StageTask
+from chatapp.core.tasks import IMPORT_BATCH_HARD_LIMIT_S, IMPORT_BATCH_SOFT_LIMIT_S
+from workers.tasks.base import IndexTask, StageTask, WorkerLostAgainError
+from workers.tasks.warmup import wait_for_models
 
 logger = get_task_logger(f"{__name__}.celery")
 
@@ -40,19 +45,85 @@ def index_document(self: IndexTask, document_id: int) -> str:
     return str(document_index(document_id=document_id, embedder=embedder()).status)
 
 
-# A batch of 64 short documents takes a few seconds on 2 CPU cores, 256 kB of long ones ~15 s;
-# the limits only catch a stuck task. A database that went away is retried: the batch is
-# idempotent (the retried task takes back the items it held).
+class ImportBatchTask(Task):  # type: ignore[type-arg]  # celery-types generic params are unused here
+    """Base of an import job's batch task: a lost pool process requeues it once, like a stage.
+
+    A redelivered batch takes back the documents it held (its claim is its task id); one that
+    failed for good (raised past its retries, lost its pool process twice, hit its hard limit)
+    gives them back and the chain goes on, each document of that batch then retried on its own.
+    """
+
+    abstract = True
+    acks_late = True
+    reject_on_worker_lost = True
+    Request = "workers.tasks.base:LossAwareRequest"
+    soft_time_limit = IMPORT_BATCH_SOFT_LIMIT_S
+    time_limit = IMPORT_BATCH_HARD_LIMIT_S
+
+    @override
+    def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Wait for the embedder this process is loading."""
+        wait_for_models()
+
+    @override
+    def on_failure(
+        self,
+        exc: Exception,
+        task_id: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        einfo: Any,
+    ) -> None:
+        """Give back the documents this batch held, and keep the job's chain going."""
+        _abandon(task_id, args, kwargs, exc)
+
+
+def _abandon(
+    task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], exc: BaseException
+) -> None:
+    from chatapp.knowledge.jobs import import_batch_abandon
+
+    job_id = args[0] if args else kwargs.get("job_id")
+    logger.error("import batch %s of job %s failed: %r", task_id, job_id, exc)
+    if isinstance(job_id, int):
+        import_batch_abandon(job_id=job_id, claim=task_id)
+
+
+@task_failure.connect
+def abandon_lost_batch(
+    sender: Task | None = None,  # type: ignore[type-arg]  # see ImportBatchTask
+    task_id: str = "",
+    exception: BaseException | None = None,
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
+    **extra: Any,
+) -> None:
+    """Give back the documents of a batch whose pool process was lost twice or hit its hard limit.
+
+    Only the worker's main process sees those failures (``workers.tasks.base``);
+    ``import_batch_abandon`` does nothing to what was already given back.
+    """
+    if not isinstance(sender, ImportBatchTask) or not isinstance(
+        exception, WorkerLostAgainError | WorkerLostError | TimeLimitExceeded
+    ):
+        return
+    from django.db import connection
+
+    if not connection.in_atomic_block:  # the main process keeps its connection for its life
+        connection.close_if_unusable_or_obsolete()
+    _abandon(task_id, tuple(args or ()), dict(kwargs or {}), exception)
+
+
+# A database that went away is retried: the batch is idempotent (the retried task takes back the
+# documents it held).
 @shared_task(
+    base=ImportBatchTask,
     bind=True,
-    acks_late=True,
-    soft_time_limit=600,
-    time_limit=660,
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=True,
     max_retries=5,
 )
-def index_import_batch(self: Task, job_id: int) -> str:  # type: ignore[type-arg]  # celery-types generic params are unused here
+def index_import_batch(self: ImportBatchTask, job_id: int) -> str:
     """Index the next batch of an import job's documents, then queue the batch after it."""
     from chatapp.knowledge.embedding import embedder
     from chatapp.knowledge.jobs import import_job_run_batch
@@ -66,7 +137,9 @@ def index_import_batch(self: Task, job_id: int) -> str:  # type: ignore[type-arg
     return f"{report.claimed} documents, {report.remaining} queued, done={report.job_done}"
 
 
-@shared_task(acks_late=True, soft_time_limit=600, time_limit=660)
+@shared_task(
+    acks_late=True, soft_time_limit=IMPORT_BATCH_SOFT_LIMIT_S, time_limit=IMPORT_BATCH_HARD_LIMIT_S
+)
 def analyze_chunks(job_id: int) -> None:
     """Refresh the chunk statistics after an import job loaded its documents (ANALYZE)."""
     from chatapp.knowledge.jobs import import_job_analyze

@@ -253,10 +253,10 @@ CHATAPP_IMPORT_MAX_DOCUMENTS = env.int("CHATAPP_IMPORT_MAX_DOCUMENTS", default=1
 # Documents one indexing task takes, and their raw bytes; 0 = by device (embedding.py).
 CHATAPP_INDEX_BATCH_DOCUMENTS = env.int("CHATAPP_INDEX_BATCH_DOCUMENTS", default=0)
 CHATAPP_INDEX_BATCH_BYTES = env.int("CHATAPP_INDEX_BATCH_BYTES", default=0)
-# Where import jobs' batches go: the retrieval queue by default; a queue of its own (and a worker
-# for it) keeps visitors' turns from waiting behind a bulk load.
-CHATAPP_INDEX_QUEUE = env("CHATAPP_INDEX_QUEUE", default="retrieval")
-# Batch tasks of one job in flight at once: one per retrieval worker process that should help.
+# Where import jobs' batch tasks go: the indexing queue (its own worker in `make run`), so a bulk
+# load never holds up a turn.
+CHATAPP_INDEX_QUEUE = env("CHATAPP_INDEX_QUEUE", default="indexing")
+# Batch tasks of one job in flight at once: one per indexing worker process that should help.
 CHATAPP_INDEX_PARALLEL = env.int("CHATAPP_INDEX_PARALLEL", default=1)
 CHATAPP_HEALTH_TIMEOUT_S = env.float("CHATAPP_HEALTH_TIMEOUT_S", default=1.5)
 # /healthz calls a queue unavailable when its workers' pool processes died this many times in the

@@ -3,28 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+from django.utils import timezone
 from typing_extensions import override
 
 from chatapp.core.errors import ApplicationError
+from chatapp.core.tasks import IMPORT_BATCH_HARD_LIMIT_S
 from chatapp.knowledge import jobs
 from chatapp.knowledge.jobs import (
     MAX_ATTEMPTS,
     ImportSource,
+    import_batch_abandon,
     import_job_analyze,
     import_job_run,
     import_job_run_batch,
     import_job_submit,
     import_jobs_resume,
+    import_jobs_sweep,
     knowledge_base_reindex,
 )
 from chatapp.knowledge.models import Chunk, CuratedAnswer, Document, ImportItem, ImportJob
 from chatapp.knowledge.selectors.jobs import import_job_progress
-from chatapp.knowledge.services import document_create, document_index
+from chatapp.knowledge.services import document_create, document_index, document_sweep
 from tests.factories.embedders import FakeEmbedder
 from tests.factories.knowledge import KnowledgeBaseFactory, unit_vector
 
@@ -470,3 +475,96 @@ def test_job_progress_reads_counts_and_errors_in_two_queries(sent, django_assert
         }
     ]
     assert (body["status"], body["kind"], body["errors_truncated"]) == ("queued", "import", False)
+
+
+# --- the sweeper ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def index_queue(monkeypatch: pytest.MonkeyPatch, settings) -> dict[str, int]:
+    settings.CHATAPP_INDEX_QUEUE = "indexing"
+    lengths = {"indexing": 0}
+    monkeypatch.setattr("chatapp.core.tasks.queue_lengths", lambda names: dict(lengths))
+    return lengths
+
+
+def _age(job: ImportJob, seconds: float) -> None:
+    then = timezone.now() - timedelta(seconds=seconds)
+    ImportJob.objects.filter(pk=job.pk).update(updated_at=then)
+    Document.objects.filter(pk__in=job.items.values("document_id")).update(updated_at=then)
+
+
+def test_the_sweep_resends_a_job_that_lost_its_chain_not_its_documents_one_by_one(
+    sent, settings, index_queue, indexed_later
+):
+    # given: a job queued long ago whose batch task never arrived, and a recent one
+    kb = KnowledgeBaseFactory.create()
+    lost = import_job_submit(knowledge_base=kb, sources=[_page(1), _page(2)], source="jsonl")
+    _age(lost, settings.CHATAPP_INDEX_STALL_S + 5)
+    recent = import_job_submit(knowledge_base=kb, sources=[_page(3)], source="jsonl")
+    queued_before = list(indexed_later)
+
+    # when
+    sweep = document_sweep()
+
+    # then
+    assert (sweep.jobs_resent, sweep.requeued, sweep.items_released) == ([lost.pk], [], [])
+    assert sent["next"] == [lost.pk]
+    assert indexed_later == queued_before  # no document sent on its own
+    assert recent.pk not in sweep.jobs_resent
+
+
+def test_the_sweep_leaves_a_job_whose_message_waits_in_the_queue(sent, settings, index_queue):
+    # given
+    kb = KnowledgeBaseFactory.create()
+    job = import_job_submit(knowledge_base=kb, sources=[_page(1)], source="jsonl")
+    _age(job, settings.CHATAPP_INDEX_STALL_S + 5)
+    index_queue["indexing"] = 1
+
+    # when
+    sweep = document_sweep()
+
+    # then
+    assert (sweep.jobs_resent, sent["next"]) == ([], [])
+
+
+def test_the_sweep_releases_a_batch_held_past_the_hard_limit_and_the_chain_goes_on(
+    sent, index_queue
+):
+    # given: a batch claimed by a task that vanished (no redelivery, no restart)
+    kb = KnowledgeBaseFactory.create()
+    job = import_job_submit(knowledge_base=kb, sources=[_page(1), _page(2)], source="jsonl")
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING)
+    long_ago = timezone.now() - timedelta(seconds=IMPORT_BATCH_HARD_LIMIT_S + 61)
+    job.items.filter(position=1).update(
+        status=ImportItem.Status.INDEXING,
+        claim="gone",
+        worker="w@a",
+        claimed_at=long_ago,
+        attempts=1,
+    )
+
+    # when
+    sweep = import_jobs_sweep()
+    import_job_run(job_id=job.pk, embedder=FakeEmbedder(), limits=(64, BIG))
+
+    # then
+    assert sweep.released == list(job.items.filter(position=1).values_list("pk", flat=True))
+    assert sent["next"] == [job.pk]
+    assert [s for _, s, _ in _items(job)] == ["ready", "ready"]
+
+
+def test_a_batch_that_failed_for_good_gives_its_documents_back(sent):
+    # given: a batch task held both documents when its worker was lost twice
+    kb = KnowledgeBaseFactory.create()
+    job = import_job_submit(knowledge_base=kb, sources=[_page(1), _page(2)], source="jsonl")
+    job.items.update(status=ImportItem.Status.INDEXING, claim="task-9", attempts=1)
+
+    # when
+    released = import_batch_abandon(job_id=job.pk, claim="task-9")
+    again = import_batch_abandon(job_id=job.pk, claim="task-9")
+
+    # then
+    assert (released, again) == (2, 0)
+    assert [s for _, s, _ in _items(job)] == ["queued", "queued"]
+    assert sent["next"] == [job.pk]

@@ -4,7 +4,7 @@ Two measurements:
 
 1. Embedding throughput per batch size (the model alone, real chunks of ~200 word pieces).
 2. End to end through the HTTP API, on the running stack the way ``make run`` starts it (uvicorn
-   and one retrieval worker, ``retrieval:1``) on the bench database: the time from the first
+   and the indexing worker, ``indexing:1``) on the bench database: the time from the first
    request until every document is ``ready``, for 1,000 short (~100-word) and 100 long
    (~3,000-word) documents sent as single-document uploads (one request and one task each, the
    way the issue measured 320 s for 1,204 paragraphs) and as one bulk import (one JSON lines
@@ -183,7 +183,7 @@ def _start(env: dict[str, str], port: int, worker_name: str) -> list[subprocess.
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     celery = [sys.executable, "-m", "celery", "-A", "chatapp.config"]
     subprocess.run(
-        [*celery, "purge", "-f", "-Q", "retrieval"],
+        [*celery, "purge", "-f", "-Q", "indexing"],
         env=env,
         cwd=REPO_ROOT,
         check=False,
@@ -194,7 +194,7 @@ def _start(env: dict[str, str], port: int, worker_name: str) -> list[subprocess.
         *celery,
         "worker",
         "-Q",
-        "retrieval",
+        "indexing",
         "-c",
         "1",
         "-n",
@@ -488,7 +488,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             note=(
                 f"{verdict} Short: ~{SHORT_WORDS} words (one chunk each); long: ~{LONG_WORDS} "
                 f"words in sections of ~{LONG_SECTION_WORDS}. The stack as `make run` starts it: "
-                "uvicorn and one retrieval worker (concurrency 1, torch on every core), sharing "
+                "uvicorn and the indexing worker (concurrency 1, torch on every core), sharing "
                 "the machine with Postgres and this client; single uploads are sent one after "
                 "another. CPU s: user + system seconds the worker and the web server used during "
                 "the run (hardly moved by other load; the worker's torch runs on 2 threads). "

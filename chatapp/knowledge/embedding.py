@@ -13,11 +13,11 @@ def embedder() -> Embedder:
     return get_embedder(settings.CHATAPP_EMBEDDING_MODEL, device=settings.CHATAPP_DEVICE or None)
 
 
-# Chunks per model call when indexing. On 2 idle CPU cores MiniLM embeds ~37 chunks/s in batches
-# of 8 to 32 and ~31 in batches of 64 (larger batches leave the caches); with another process
-# busy on one core, batches of 32-64 hold up best (~15/s vs ~12 at 8). 32 is within a few
-# percent of the best in both (bench/results/indexing.md); a GPU keeps gaining well past that.
-CPU_BATCH_SIZE = 32
+# Chunks per model call when indexing. On 2 idle CPU cores MiniLM embeds 55-64 chunks/s in
+# batches of 8-16, ~50 at 32 and ~44 at 64 (larger batches leave the caches); with another process
+# busy on one core, 32-64 hold up best (~15-16/s vs ~14 at 16). An indexing worker mostly has its
+# cores to itself (bench/results/indexing.md); a GPU keeps gaining well past that.
+CPU_BATCH_SIZE = 16
 GPU_BATCH_SIZE = 256
 
 

@@ -199,7 +199,7 @@ CHATAPP_LLM_ENGINE = env("CHATAPP_LLM_ENGINE", default="auto")
 # threads fighting the web server and the database cost more than they give: SmolLM2 measured
 # 6.9 tokens/s on 1 thread vs 0.8 on 2 while other work ran.
 CHATAPP_TORCH_THREADS = env.int("CHATAPP_TORCH_THREADS", default=0)
-# Passages per embedding batch when indexing; 0 = by device (32 on CPU, 256 on CUDA).
+# Passages per embedding batch when indexing; 0 = by device (16 on CPU, 256 on CUDA).
 CHATAPP_EMBED_BATCH_SIZE = env.int("CHATAPP_EMBED_BATCH_SIZE", default=0)
 
 # --- Pipeline knobs ---------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from typing_extensions import override
 
 from chatapp.core.tasks import IMPORT_BATCH_HARD_LIMIT_S, IMPORT_BATCH_SOFT_LIMIT_S
 from workers.tasks.base import IndexTask, StageTask, WorkerLostAgainError
-from workers.tasks.warmup import wait_for_models
 
 logger = get_task_logger(f"{__name__}.celery")
 
@@ -45,8 +44,8 @@ def index_document(self: IndexTask, document_id: int) -> str:
     return str(document_index(document_id=document_id, embedder=embedder()).status)
 
 
-class ImportBatchTask(Task):  # type: ignore[type-arg]  # celery-types generic params are unused here
-    """Base of an import job's batch task: a lost pool process requeues it once, like a stage.
+class ImportBatchTask(IndexTask):
+    """Base of an import job's batch task: like indexing, but its own limits and failure path.
 
     A redelivered batch takes back the documents it held (its claim is its task id); one that
     failed for good (raised past its retries, lost its pool process twice, hit its hard limit)
@@ -54,16 +53,8 @@ class ImportBatchTask(Task):  # type: ignore[type-arg]  # celery-types generic p
     """
 
     abstract = True
-    acks_late = True
-    reject_on_worker_lost = True
-    Request = "workers.tasks.base:LossAwareRequest"
     soft_time_limit = IMPORT_BATCH_SOFT_LIMIT_S
     time_limit = IMPORT_BATCH_HARD_LIMIT_S
-
-    @override
-    def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Wait for the embedder this process is loading."""
-        wait_for_models()
 
     @override
     def on_failure(
@@ -91,7 +82,7 @@ def _abandon(
 
 @task_failure.connect
 def abandon_lost_batch(
-    sender: Task | None = None,  # type: ignore[type-arg]  # see ImportBatchTask
+    sender: Task | None = None,  # type: ignore[type-arg]  # celery-types generic params are unused here
     task_id: str = "",
     exception: BaseException | None = None,
     args: tuple[Any, ...] = (),

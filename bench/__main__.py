@@ -10,6 +10,7 @@ import time
 BENCHMARKS = (
     "retrieval",
     "latency",
+    "search_http",
     "indexing",
     "engines",
     "review",

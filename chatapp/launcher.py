@@ -191,7 +191,8 @@ def main() -> int:
                         "--log-level",
                         "warning",
                     ],
-                    env=env,
+                    # A pool of warm connections (settings._database says why: web only).
+                    env={"DJANGO_DB_POOL": "true", **env},
                 ),
             )
         )

@@ -122,6 +122,17 @@ def _database(url: str) -> dict[str, Any]:
     config["HOST"] = unquote(config.get("HOST") or "")  # postgresql://user@%2Fsocket%2Fdir/db
     config["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=0)
     config["CONN_HEALTH_CHECKS"] = True
+    if env.bool("DJANGO_DB_POOL", default=False):
+        # Web processes: under ASGI each request runs in its own thread, so persistent connections
+        # cannot be reused and every request would open one (a Postgres fork and set-up, ~10+ ms
+        # of a /search). Django's psycopg pool hands a warm connection to each request instead.
+        # Workers leave it off: a pool's threads do not survive Celery's fork.
+        config["CONN_MAX_AGE"] = 0  # Django requires 0 with a pool
+        options["pool"] = {
+            "min_size": 1,
+            "max_size": env.int("DJANGO_DB_POOL_MAX", default=8),
+            "timeout": 10,
+        }
     return config
 
 
@@ -199,6 +210,10 @@ CHATAPP_LLM_ENGINE = env("CHATAPP_LLM_ENGINE", default="auto")
 # threads fighting the web server and the database cost more than they give: SmolLM2 measured
 # 6.9 tokens/s on 1 thread vs 0.8 on 2 while other work ran.
 CHATAPP_TORCH_THREADS = env.int("CHATAPP_TORCH_THREADS", default=0)
+# torch threads for the query embeddings a web process makes (/search); 0 = torch's default.
+CHATAPP_QUERY_THREADS = env.int("CHATAPP_QUERY_THREADS", default=1)
+# Load the query embedder when a web process starts, so no request waits for it.
+CHATAPP_WARM_QUERY_EMBEDDER = env.bool("CHATAPP_WARM_QUERY_EMBEDDER", default=True)
 # Passages per embedding batch when indexing; 0 = by device (16 on CPU, 256 on CUDA).
 CHATAPP_EMBED_BATCH_SIZE = env.int("CHATAPP_EMBED_BATCH_SIZE", default=0)
 

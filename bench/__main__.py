@@ -11,6 +11,7 @@ BENCHMARKS = (
     "retrieval",
     "latency",
     "search_http",
+    "routing",
     "indexing",
     "engines",
     "review",

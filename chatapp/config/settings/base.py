@@ -236,6 +236,11 @@ CHATAPP_CURATED_MIN_SIMILARITY = env.float("CHATAPP_CURATED_MIN_SIMILARITY", def
 # Below this relevance (after fusion/re-scoring) the pipeline treats the question as unanswerable.
 # 0.4 lets all 32 answerable demo questions through and stops 5 of the 8 out-of-scope ones.
 CHATAPP_RETRIEVAL_MIN_SCORE = env.float("CHATAPP_RETRIEVAL_MIN_SCORE", default=0.4)
+# Several knowledge bases in a conversation: one search pools CHATAPP_ROUTE_POOL hits over all of
+# them; a base whose best hit is more than CHATAPP_ROUTE_MARGIN below the best base's is dropped
+# (chatapp/knowledge/routing.py; bench/routing.py measured it). 1.0 turns routing off.
+CHATAPP_ROUTE_MARGIN = env.float("CHATAPP_ROUTE_MARGIN", default=0.15)
+CHATAPP_ROUTE_POOL = env.int("CHATAPP_ROUTE_POOL", default=12)
 # Words of passage text the answerer reads in all (sentences that matter most to the question);
 # on a CPU the prompt is the cost of a turn. 0 = whole passages.
 CHATAPP_CONTEXT_BUDGET_WORDS = env.int("CHATAPP_CONTEXT_BUDGET_WORDS", default=220)

@@ -210,7 +210,8 @@ CHATAPP_LLM_ENGINE = env("CHATAPP_LLM_ENGINE", default="auto")
 # threads fighting the web server and the database cost more than they give: SmolLM2 measured
 # 6.9 tokens/s on 1 thread vs 0.8 on 2 while other work ran.
 CHATAPP_TORCH_THREADS = env.int("CHATAPP_TORCH_THREADS", default=0)
-# torch threads for the query embeddings a web process makes (/search); 0 = torch's default.
+# torch threads for query-sized embedding work: a web process's /search, and the retrieval worker
+# `make run` starts while CHATAPP_TORCH_THREADS is 0; 0 = torch's default (one per core).
 CHATAPP_QUERY_THREADS = env.int("CHATAPP_QUERY_THREADS", default=1)
 # Load the query embedder when a web process starts, so no request waits for it.
 CHATAPP_WARM_QUERY_EMBEDDER = env.bool("CHATAPP_WARM_QUERY_EMBEDDER", default=True)

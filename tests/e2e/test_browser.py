@@ -27,7 +27,7 @@ def demo(stack) -> dict[str, str]:
     _, kb = http_json(
         "POST",
         f"{stack.base_url}/api/v1/knowledge-bases",
-        {"name": f"Help {uuid.uuid4().hex[:6]}"},
+        {"name": f"Help {uuid.uuid4().hex[:6]}", "visibility": "public"},
         auth,
     )
     _, doc = http_json(

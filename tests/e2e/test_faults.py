@@ -128,7 +128,10 @@ def knowledge_base(fault_stack: FaultStack) -> int:
     key = api_key_create(user=user_ensure(username="faults-admin", role=User.Role.ADMIN))
     auth = {"Authorization": f"Bearer {key}"}
     status, kb = http_json(
-        "POST", f"{fault_stack.base_url}/api/v1/knowledge-bases", {"name": "Faults"}, auth
+        "POST",
+        f"{fault_stack.base_url}/api/v1/knowledge-bases",
+        {"name": "Faults", "visibility": "public"},  # visitors name it anonymously
+        auth,
     )
     assert status == 201
     for title, text in (("Refund timing", REFUNDS), ("Shipping costs", SHIPPING)):

@@ -183,7 +183,8 @@ OPENAPI: dict[str, Any] = {
                         },
                         "Created",
                     ),
-                    "400": _err("Invalid body or unknown knowledge base"),
+                    "400": _err("Invalid body or unknown knowledge base (staff)"),
+                    "403": _err("A knowledge base anonymous visitors may not use"),
                 },
             }
         },
@@ -288,6 +289,11 @@ OPENAPI: dict[str, Any] = {
                             "name": {"type": "string"},
                             "description": {"type": "string"},
                             "is_default": {"type": "boolean"},
+                            "visibility": {
+                                "type": "string",
+                                "enum": ["public", "internal"],
+                                "default": "internal",
+                            },
                         },
                     }
                 ),

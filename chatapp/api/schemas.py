@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -17,6 +19,7 @@ class KnowledgeBaseCreate(Body):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=5000)
     is_default: bool = True
+    visibility: Literal["public", "internal"] = "internal"
 
 
 class DocumentCreate(Body):

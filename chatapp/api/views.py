@@ -7,13 +7,14 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from chatapp.accounts import permissions
 from chatapp.api import schemas
 from chatapp.api.bulk import bulk_sources
 from chatapp.api.http import api_view, error_response, parse_json
 from chatapp.api.openapi import OPENAPI
 from chatapp.conversations import selectors as conv_selectors
 from chatapp.conversations import services as conv_services
-from chatapp.core.errors import ApplicationError, PermissionDenied
+from chatapp.core.errors import ApplicationError
 from chatapp.core.health import system_health
 from chatapp.core.timing import timing_for
 from chatapp.knowledge import curated as kb_curated
@@ -42,11 +43,12 @@ def openapi(request: HttpRequest) -> JsonResponse:
     return JsonResponse(OPENAPI)
 
 
-@api_view(("POST",))
+@api_view(("POST",), auth="any")
 def conversation_create(request: HttpRequest) -> JsonResponse:
     body = parse_json(request, schemas.ConversationCreate)
     conversation, token = conv_services.conversation_create(
-        knowledge_base_ids=body.knowledge_base_ids
+        knowledge_base_ids=body.knowledge_base_ids,
+        by=request.staff,  # type: ignore[attr-defined]  # set by api_view
     )
     return JsonResponse(
         {
@@ -56,6 +58,10 @@ def conversation_create(request: HttpRequest) -> JsonResponse:
         },
         status=201,
     )
+
+
+def _may_write_knowledge(request: HttpRequest) -> None:
+    permissions.require(permissions.Action.KNOWLEDGE_WRITE, request.staff)  # type: ignore[attr-defined]
 
 
 def _conversation_for(request: HttpRequest, conversation_id: str) -> Any:
@@ -161,22 +167,29 @@ def knowledge_base_collection(request: HttpRequest) -> JsonResponse:
                         "name": kb.name,
                         "description": kb.description,
                         "is_default": kb.is_default,
+                        "visibility": kb.visibility,
                     }
                     for kb in kb_selectors.knowledge_base_list()
                 ]
             }
         )
-    if not request.staff.is_admin_role:  # type: ignore[attr-defined]
-        raise PermissionDenied("Only admins manage knowledge bases.")
+    _may_write_knowledge(request)
     body = parse_json(request, schemas.KnowledgeBaseCreate)
     kb = kb_services.knowledge_base_create(
-        name=body.name, description=body.description, is_default=body.is_default
+        name=body.name,
+        description=body.description,
+        is_default=body.is_default,
+        visibility=body.visibility,
     )
-    return JsonResponse({"id": kb.pk, "name": kb.name}, status=201)
+    return JsonResponse(
+        {"id": kb.pk, "name": kb.name, "is_default": kb.is_default, "visibility": kb.visibility},
+        status=201,
+    )
 
 
 @api_view(("POST",), auth="staff")
 def document_create(request: HttpRequest, kb_id: int) -> JsonResponse:
+    _may_write_knowledge(request)
     kb = kb_selectors.knowledge_base_get(kb_id)
     if request.content_type == "multipart/form-data":
         upload = request.FILES.get("file")
@@ -201,6 +214,7 @@ def document_create(request: HttpRequest, kb_id: int) -> JsonResponse:
 def document_detail(request: HttpRequest, document_id: int) -> JsonResponse:
     doc = kb_selectors.document_get(document_id)
     if request.method == "DELETE":
+        _may_write_knowledge(request)
         kb_services.document_delete(document=doc)
         return JsonResponse({"id": document_id, "deleted": True})
     return JsonResponse(
@@ -217,6 +231,7 @@ def document_detail(request: HttpRequest, document_id: int) -> JsonResponse:
 
 @api_view(("POST",), auth="staff")
 def document_retry(request: HttpRequest, document_id: int) -> JsonResponse:
+    _may_write_knowledge(request)
     doc = kb_services.document_retry(document=kb_selectors.document_get(document_id))
     return JsonResponse({"id": doc.pk, "status": doc.status}, status=202)
 
@@ -280,8 +295,7 @@ def curated_answer_collection(request: HttpRequest, kb_id: int) -> JsonResponse:
         return JsonResponse(
             {"results": [_curated_json(c) for c in kb_curated.curated_answer_list(kb)]}
         )
-    if not request.staff.is_admin_role:  # type: ignore[attr-defined]
-        raise PermissionDenied("Only admins manage curated answers.")
+    _may_write_knowledge(request)
     body = parse_json(request, schemas.CuratedAnswerCreate)
     item = kb_curated.curated_answer_create(
         knowledge_base=kb, question=body.question, answer=body.answer, embedder=query_embedder()
@@ -289,8 +303,9 @@ def curated_answer_collection(request: HttpRequest, kb_id: int) -> JsonResponse:
     return JsonResponse(_curated_json(item), status=201)
 
 
-@api_view(("DELETE",), auth="admin")
+@api_view(("DELETE",), auth="staff")
 def curated_answer_detail(request: HttpRequest, curated_id: int) -> JsonResponse:
+    _may_write_knowledge(request)
     kb_curated.curated_answer_delete(curated_id=curated_id)
     return JsonResponse({"id": curated_id, "deleted": True})
 
@@ -325,6 +340,7 @@ def import_collection(request: HttpRequest, kb_id: int) -> JsonResponse:
     if request.method == "GET":
         jobs = kb_job_selectors.import_job_list(knowledge_base_id=kb.pk)
         return JsonResponse({"results": [job.as_json(with_errors=False) for job in jobs]})
+    _may_write_knowledge(request)
     sources, source = bulk_sources(request)
     job = kb_jobs.import_job_submit(
         knowledge_base=kb,
@@ -340,8 +356,9 @@ def import_job_detail(request: HttpRequest, job_id: int) -> JsonResponse:
     return JsonResponse(kb_job_selectors.import_job_progress(job_id).as_json())
 
 
-@api_view(("POST",), auth="admin")
+@api_view(("POST",), auth="staff")
 def knowledge_base_reindex(request: HttpRequest, kb_id: int) -> JsonResponse:
+    _may_write_knowledge(request)
     job = kb_jobs.knowledge_base_reindex(
         knowledge_base=kb_selectors.knowledge_base_get(kb_id),
         created_by=request.staff,  # type: ignore[attr-defined]  # set by api_view

@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
+from chatapp.accounts import permissions
 from chatapp.accounts.decorators import staff_required
 from chatapp.accounts.models import User
 from chatapp.console import selectors
@@ -39,6 +40,8 @@ def conversation_detail(request: HttpRequest, conversation_id: uuid.UUID) -> Htt
         "page": page,
         "conversation": page.conversation,
         "can_reply": page.can_reply,
+        # Release, transfer and close a conversation held by someone else (or by nobody).
+        "manages_any": permissions.allowed(permissions.Action.CONVERSATION_CLOSE, user),
         "status_labels": selectors.STATUS_LABELS,
     }
     return render(request, "console/conversation.html", context)

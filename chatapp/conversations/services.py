@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from chatapp.accounts import permissions
 from chatapp.accounts.models import User
 from chatapp.conversations.models import Conversation, Message, Note, Participant
 from chatapp.conversations.selectors import (
@@ -29,31 +30,43 @@ from chatapp.realtime.events import (
 from chatapp.realtime.groups import agents_group, conversation_group
 
 ERR_UNKNOWN_KB = "Unknown knowledge base id(s): {ids}."
+ERR_FORBIDDEN_KB = "You may not use these knowledge bases."
 ERR_NOT_ASSIGNEE = "Take the conversation over before replying."
 ERR_CLOSED = "The conversation is closed."
 
 
 @transaction.atomic
 def conversation_create(
-    *, knowledge_base_ids: Sequence[int] | None = None
+    *, knowledge_base_ids: Sequence[int] | None = None, by: User | None = None
 ) -> tuple[Conversation, str]:
     """Open a conversation for a visitor.
 
     Args:
-        knowledge_base_ids: Knowledge bases the bot may answer from; None means the default ones.
+        knowledge_base_ids: Knowledge bases the bot may answer from; None means the default ones
+            (for an anonymous visitor, the default ones that are public).
+        by: The staff member creating it (API key or session), or None for an anonymous visitor.
 
     Returns:
         The conversation and its visitor token (returned once; only its hash is stored).
 
     Raises:
-        ApplicationError: ``unknown_knowledge_base`` when an id does not exist.
+        PermissionDenied: An anonymous visitor named a knowledge base that is not public or
+            does not exist (one answer for both).
+        ApplicationError: ``unknown_knowledge_base`` when staff named an id that does not exist.
     """
+    internal_ok = permissions.allowed(permissions.Action.CHAT_INTERNAL_KNOWLEDGE, by)
+    reachable = KnowledgeBase.objects.all()
+    if not internal_ok:
+        reachable = reachable.filter(visibility=KnowledgeBase.Visibility.PUBLIC)
     if knowledge_base_ids is None:
-        kbs = list(KnowledgeBase.objects.filter(is_default=True))
+        kbs = list(reachable.filter(is_default=True))
     else:
         wanted = set(knowledge_base_ids)
-        kbs = list(KnowledgeBase.objects.filter(pk__in=wanted))
+        kbs = list(reachable.filter(pk__in=wanted))
         missing = wanted - {kb.pk for kb in kbs}
+        if missing and not internal_ok:
+            # The same answer for an internal id and an unknown one: ids cannot be probed.
+            raise PermissionDenied(ERR_FORBIDDEN_KB)
         if missing:
             raise ApplicationError(
                 "unknown_knowledge_base", ERR_UNKNOWN_KB.format(ids=sorted(missing))
@@ -220,15 +233,22 @@ def conversation_assign(*, conversation: Conversation, agent: User, by: User) ->
     """Give the conversation to ``agent`` (a claim when ``agent`` is ``by``, else a transfer).
 
     Raises:
-        PermissionDenied: ``agent`` or ``by`` is not staff.
-        Conflict: ``already_assigned`` when someone else holds it and ``by`` is not an admin.
+        PermissionDenied: ``agent`` is not staff; ``by`` may not claim, or transfers a
+            conversation that they do not hold and is not an admin.
+        Conflict: ``already_assigned`` when ``by`` claims one a colleague holds, not an admin.
     """
-    if not agent.is_staff_member or not by.is_staff_member:
+    if not agent.is_staff_member:
         raise PermissionDenied("Only agents and admins can take conversations.")
     conversation = _lock(conversation)
     holder = conversation.assignee
-    if holder is not None and holder.pk not in (agent.pk, by.pk) and not by.is_admin_role:
-        raise Conflict("already_assigned", f"{holder.username} already has this conversation.")
+    if agent.pk == by.pk:  # a claim: anyone on the team, unless a colleague holds it
+        permissions.require(permissions.Action.CONVERSATION_CLAIM, by)
+        if holder is not None and holder.pk != by.pk and not by.is_admin_role:
+            raise Conflict("already_assigned", f"{holder.username} already has this conversation.")
+    else:
+        permissions.require(
+            permissions.Action.CONVERSATION_TRANSFER, by, holder_id=conversation.assignee_id
+        )
     if holder is not None and holder.pk == agent.pk:
         return conversation
     conversation.assignee = agent
@@ -248,10 +268,15 @@ def conversation_assign(*, conversation: Conversation, agent: User, by: User) ->
 
 @transaction.atomic
 def conversation_release_to_bot(*, conversation: Conversation, by: User) -> Conversation:
-    """Hand the conversation back to the bot."""
-    if not by.is_staff_member:
-        raise PermissionDenied()
+    """Hand the conversation back to the bot.
+
+    Raises:
+        PermissionDenied: ``by`` neither holds the conversation nor is an admin.
+    """
     conversation = _lock(conversation)
+    permissions.require(
+        permissions.Action.CONVERSATION_RELEASE, by, holder_id=conversation.assignee_id
+    )
     conversation.assignee = None
     conversation.status = Conversation.Status.BOT
     conversation.handoff_reason = ""
@@ -265,9 +290,15 @@ def conversation_release_to_bot(*, conversation: Conversation, by: User) -> Conv
 
 @transaction.atomic
 def conversation_close(*, conversation: Conversation, by: User) -> Conversation:
-    if not by.is_staff_member:
-        raise PermissionDenied()
+    """Close the conversation (a new visitor message reopens it with the bot).
+
+    Raises:
+        PermissionDenied: ``by`` neither holds the conversation nor is an admin.
+    """
     conversation = _lock(conversation)
+    permissions.require(
+        permissions.Action.CONVERSATION_CLOSE, by, holder_id=conversation.assignee_id
+    )
     conversation.status = Conversation.Status.CLOSED
     conversation.save(update_fields=["status", "updated_at"])
     _assignment_changed(conversation, "The conversation was closed.")
@@ -284,15 +315,16 @@ def agent_message_create(*, conversation: Conversation, agent: User, text: str) 
     conversation = _lock(conversation)
     if conversation.status == Conversation.Status.CLOSED:
         raise Conflict("closed", ERR_CLOSED)
-    if conversation.assignee_id != agent.pk:
+    if not permissions.allowed(
+        permissions.Action.AGENT_MESSAGE_SEND, agent, holder_id=conversation.assignee_id
+    ):
         raise Conflict("not_assignee", ERR_NOT_ASSIGNEE)
     return _message_add(conversation=conversation, role=Message.Role.AGENT, text=text, author=agent)
 
 
 @transaction.atomic
 def note_create(*, conversation: Conversation, author: User, text: str) -> Note:
-    if not author.is_staff_member:
-        raise PermissionDenied()
+    permissions.require(permissions.Action.NOTE_CREATE, author)
     note = Note(conversation=conversation, author=author, text=text)
     note.full_clean()
     note.save()

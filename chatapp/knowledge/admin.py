@@ -14,7 +14,8 @@ from chatapp.knowledge.models import CuratedAnswer, Document, ImportItem, Import
 
 @admin.register(KnowledgeBase)
 class KnowledgeBaseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # stubs' generic param
-    list_display = ("name", "is_default", "created_at")
+    list_display = ("name", "visibility", "is_default", "created_at")
+    list_filter = ("visibility",)
     search_fields = ("name",)
 
 

@@ -18,10 +18,17 @@ FTS_CONFIG = "english"
 
 
 class KnowledgeBase(TimeStampedModel):
+    class Visibility(models.TextChoices):
+        PUBLIC = "public"  # anonymous visitors may chat with it
+        INTERNAL = "internal"  # staff only (accounts/permissions.py)
+
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
     # Conversations created without an explicit set search the default knowledge bases.
     is_default = models.BooleanField(default=True)
+    visibility = models.CharField(
+        max_length=16, choices=Visibility.choices, default=Visibility.INTERNAL
+    )
 
     @override
     def __str__(self) -> str:

@@ -26,9 +26,19 @@ ERR_DUPLICATE_KB = "A knowledge base with this name exists."
 
 @transaction.atomic
 def knowledge_base_create(
-    *, name: str, description: str = "", is_default: bool = True
+    *,
+    name: str,
+    description: str = "",
+    is_default: bool = True,
+    visibility: str = KnowledgeBase.Visibility.INTERNAL,
 ) -> KnowledgeBase:
     """Create a knowledge base.
+
+    Args:
+        name: Unique name.
+        description: Free text for the admin pages.
+        is_default: Whether conversations created without a choice search it.
+        visibility: ``public`` (anonymous visitors may chat with it) or ``internal`` (staff only).
 
     Raises:
         ApplicationError: ``duplicate`` (409) for a taken name; ``invalid`` for a blank one.
@@ -38,7 +48,9 @@ def knowledge_base_create(
         raise ApplicationError("invalid", "name must not be empty.")
     if KnowledgeBase.objects.filter(name=name).exists():
         raise ApplicationError("duplicate", ERR_DUPLICATE_KB, status=409)
-    kb = KnowledgeBase(name=name, description=description, is_default=is_default)
+    kb = KnowledgeBase(
+        name=name, description=description, is_default=is_default, visibility=visibility
+    )
     kb.full_clean()
     kb.save()
     return kb

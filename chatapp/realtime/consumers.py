@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -10,9 +11,11 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from chatapp.realtime import frames
+from chatapp.realtime import frames, origins
 from chatapp.realtime.events import ErrorEvent
 from chatapp.realtime.groups import agents_group, conversation_group, conversation_staff_group
+
+logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -22,6 +25,23 @@ def _is_staff(user: Any) -> bool:
     return bool(
         user is not None and user.is_authenticated and getattr(user, "is_staff_member", False)
     )
+
+
+def _staff_refusal(scope: dict[str, Any]) -> int | None:
+    """The close code for a socket that authenticates by session, or None to let it in."""
+    user = scope.get("user")
+    if user is None or not user.is_authenticated:
+        return CLOSE_UNAUTHENTICATED
+    if not _is_staff(user) or not origins.staff_origin_allowed(scope):
+        return CLOSE_FORBIDDEN
+    return None
+
+
+async def _refuse(consumer: AsyncJsonWebsocketConsumer, code: int) -> None:
+    # Accept first: a close before accepting is an HTTP 403 at the handshake, and a browser
+    # never sees the code (so it could not tell "stop" from "retry").
+    await consumer.accept()
+    await consumer.close(code=code)
 
 
 class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # untyped base
@@ -35,15 +55,17 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  #
         self.conversation_id = str(self.scope["url_route"]["kwargs"]["conversation_id"])
         token = (parse_qs(self.scope.get("query_string", b"").decode()).get("token") or [""])[0]
         user = self.scope.get("user")
-        self.is_staff = _is_staff(user)
-        if not token and not self.is_staff:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        allowed = await database_sync_to_async(frames.may_join)(
-            conversation_id=self.conversation_id, token=token, staff=self.is_staff
-        )
-        if not allowed:
-            await self.close(code=CLOSE_FORBIDDEN)
+        # A token makes it a visitor's socket, even in a browser where staff are logged in.
+        self.is_staff = not token and _is_staff(user)
+        refusal = _staff_refusal(self.scope) if not token else None
+        if refusal is None and not await database_sync_to_async(frames.may_join)(
+            conversation_id=self.conversation_id, token=token, user=user
+        ):
+            refusal = CLOSE_UNAUTHENTICATED if token else CLOSE_FORBIDDEN
+        if refusal is None and token and not origins.visitor_origin_allowed(self.scope):
+            refusal = CLOSE_FORBIDDEN
+        if refusal is not None:
+            await _refuse(self, refusal)
             return
         self.groups_joined = [conversation_group(self.conversation_id)]
         if self.is_staff:
@@ -58,6 +80,13 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  #
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Validate a frame; bad frames get an ``error`` event and the socket stays open."""
+        try:
+            await self._receive(text_data)
+        except Exception:  # a bug must cost one frame, not the visitor's socket
+            logger.exception("conversation socket: frame failed")
+            await self._error("server_error", "Something went wrong on our side.")
+
+    async def _receive(self, text_data: str | None) -> None:
         if text_data is None:
             await self._error("invalid_frame", "Send JSON text frames.")
             return
@@ -66,7 +95,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  #
             return
         try:
             data = json.loads(text_data)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             await self._error("invalid_json", "The frame is not valid JSON.")
             return
         try:
@@ -116,12 +145,9 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # unty
     """``/ws/console/``: live queue updates for logged-in agents and admins."""
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        if not _is_staff(user):
-            await self.close(code=CLOSE_FORBIDDEN)
+        refusal = _staff_refusal(self.scope)
+        if refusal is not None:
+            await _refuse(self, refusal)
             return
         await self.channel_layer.group_add(agents_group(), self.channel_name)
         await self.accept()
@@ -129,23 +155,26 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # unty
     async def disconnect(self, code: int) -> None:
         await self.channel_layer.group_discard(agents_group(), self.channel_name)
 
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:  # the base class would raise on a binary frame
+            await self._error("invalid_frame", "Send JSON text frames.")
+            return
+        await super().receive(text_data=text_data)
+
+    async def _error(self, code: str, detail: str) -> None:
+        await self.send_json(json.loads(ErrorEvent(code=code, detail=detail).model_dump_json()))
+
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong"})
             return
-        await self.send_json(
-            {
-                "type": "error",
-                "code": "unknown_type",
-                "detail": "The console socket only accepts ping.",
-            }
-        )
+        await self._error("unknown_type", "The console socket only accepts ping.")
 
     @classmethod
     async def decode_json(cls, text_data: str) -> Any:
         try:
             return json.loads(text_data)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             return None
 
     async def conversation_updated(self, event: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from django.conf import settings
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from chatapp.accounts import permissions
 from chatapp.core.errors import ApplicationError
 from chatapp.realtime.events import MessageCreatedEvent
 
@@ -35,12 +36,20 @@ class PingFrame(BaseModel):
     type: Literal["ping"]
 
 
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def parse_client_frame(data: Any) -> MessageSendFrame | PingFrame:
     """Validate a decoded frame.
 
     Raises:
-        FrameError: ``invalid_frame``, ``unknown_type``, ``text_required``, ``text_too_long``,
-            ``invalid_client_msg_id``.
+        FrameError: ``invalid_frame``, ``unknown_type``, ``text_required``, ``invalid_text``,
+            ``text_too_long``, ``invalid_client_msg_id``.
     """
     if not isinstance(data, dict):
         raise FrameError("invalid_frame", 'A frame is a JSON object with a "type".')
@@ -54,6 +63,9 @@ def parse_client_frame(data: Any) -> MessageSendFrame | PingFrame:
     text = data.get("text")
     if not isinstance(text, str) or not text.strip():
         raise FrameError("text_required", '"text" must be a non-empty string.')
+    if "\x00" in text or _has_surrogates(text):
+        # Postgres text holds neither NUL nor lone surrogates (which JSON "\ud800" decodes to).
+        raise FrameError("invalid_text", '"text" must be valid Unicode without NUL characters.')
     if len(text) > settings.CHATAPP_MESSAGE_MAX_CHARS:
         raise FrameError(
             "text_too_long",
@@ -68,15 +80,24 @@ def parse_client_frame(data: Any) -> MessageSendFrame | PingFrame:
         raise FrameError("invalid_frame", f"Unexpected or invalid fields: {sorted(bad)}.") from None
 
 
-def may_join(*, conversation_id: str, token: str, staff: bool) -> bool:
-    """Whether a socket may join the conversation (visitor token, or any staff member)."""
+def may_join(*, conversation_id: str, token: str, user: Any) -> bool:
+    """Whether a socket may follow the conversation: its visitor (token) or staff (session).
+
+    An unknown or malformed conversation id answers False, as a wrong token does.
+    """
     from chatapp.conversations.selectors import conversation_get, conversation_token_valid
 
     try:
         conversation = conversation_get(conversation_id)
     except ApplicationError:
         return False
-    return staff or conversation_token_valid(conversation, token)
+    visitor = bool(token) and conversation_token_valid(conversation, token)
+    return permissions.allowed(
+        permissions.Action.CONVERSATION_READ,
+        None if token else user,  # a socket with a token is a visitor's, whoever is logged in
+        holder_id=conversation.assignee_id,
+        visitor=visitor,
+    )
 
 
 def handle_message_send(

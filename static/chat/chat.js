@@ -3,7 +3,7 @@
 // same client_msg_id; unconfirmed ones are resent (same id, so never stored twice) on reconnect.
 
 import { ApiError, apiFetch } from '../shared/api.js';
-import { ReconnectingSocket, wsUrl } from '../shared/ws.js';
+import { ReconnectingSocket, refusalMessage, wsUrl } from '../shared/ws.js';
 import {
   applyDelta,
   isNearBottom,
@@ -321,7 +321,7 @@ function connect(conversation) {
     onMessage: onFrame,
     onOpen,
     onStatus: setConnection,
-    onFatal: () => showError('This conversation is no longer available. Start a new conversation.'),
+    onFatal: (code) => showError(refusalMessage(code, 'visitor')),
   });
   state.socket.start();
 }

@@ -3,7 +3,7 @@
 // claim / transfer / release / close / reply / note actions through the REST API.
 
 import { apiFetch } from '../shared/api.js';
-import { ReconnectingSocket, wsUrl } from '../shared/ws.js';
+import { ReconnectingSocket, refusalMessage, wsUrl } from '../shared/ws.js';
 import {
   applyDelta,
   applyDraft,
@@ -129,11 +129,15 @@ function startQueue(table) {
     }
   }
 
+  const indicator = document.getElementById('console-connection');
   const socket = new ReconnectingSocket(wsUrl('/ws/console/'), {
     onMessage(frame) {
       if (frame.type === 'conversation.updated') upsert(frame.conversation);
     },
-    onStatus: connectionIndicator(document.getElementById('console-connection')),
+    onStatus: connectionIndicator(indicator),
+    onFatal(code) {
+      indicator.textContent = refusalMessage(code, 'staff');
+    },
     onOpen({ reconnected }) {
       // Updates sent while disconnected are lost; the server-rendered page is the catch-up.
       if (reconnected) window.location.reload();
@@ -170,6 +174,7 @@ function startConversation(root) {
 
   const apiUrl = root.dataset.apiUrl;
   const me = Number(root.dataset.userId);
+  const managesAny = root.dataset.managesAny === '1';  // admins; agents only what they hold
   const seen = new Set(Array.from(log.querySelectorAll('[data-message-id]'), (n) => n.dataset.messageId));
   const state = {
     status: root.dataset.status,
@@ -207,9 +212,10 @@ function startConversation(root) {
       state.status === 'closed' ? 'The conversation is closed.' : 'Claim the conversation to reply.';
     claimButton.disabled = state.busy || mine;
     claimButton.textContent = state.assignee && !mine ? 'Take over' : 'Claim';
-    releaseButton.disabled = state.busy || state.status === 'bot';
-    closeButton.disabled = state.busy || state.status === 'closed';
-    transferForm.querySelector('button').disabled = state.busy;
+    const manages = managesAny || (state.assignee !== null && state.assignee.id === me);
+    releaseButton.disabled = state.busy || !manages || state.status === 'bot';
+    closeButton.disabled = state.busy || !manages || state.status === 'closed';
+    transferForm.querySelector('button').disabled = state.busy || !manages;
   }
 
   function setHandoff(reason, detail) {
@@ -365,8 +371,8 @@ function startConversation(root) {
         showError(error.detail || String(error));
       }
     },
-    onFatal() {
-      showError('You are no longer allowed to follow this conversation. Log in again.');
+    onFatal(code) {
+      showError(refusalMessage(code, 'staff'));
     },
   });
 

@@ -47,6 +47,7 @@ function initCreateForm(form) {
           name,
           description: form.elements.description.value.trim(),
           is_default: form.elements.is_default.checked,
+          visibility: form.elements.public.checked ? 'public' : 'internal',
         },
       });
       window.location.reload();

@@ -6,6 +6,21 @@ export const CLOSE_UNAUTHENTICATED = 4401;
 export const CLOSE_FORBIDDEN = 4403;
 const FATAL_CODES = new Set([CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN]);
 
+/**
+ * A sentence for people when the server refused the socket for good (the reconnect loop stops).
+ * `who` is "visitor" (token sockets) or "staff" (session sockets).
+ */
+export function refusalMessage(code, who) {
+  if (who === 'visitor') {
+    return code === CLOSE_UNAUTHENTICATED
+      ? 'This conversation is no longer available. Start a new conversation.'
+      : 'This page may not connect to the chat. Open the chat on our website.';
+  }
+  return code === CLOSE_UNAUTHENTICATED
+    ? 'Your session has ended. Log in again, then reload the page.'
+    : 'You may not follow this from here. Open the console on its own site, logged in as staff.';
+}
+
 /** ws:// or wss:// (matching the page) for a path such as "/ws/console/". */
 export function wsUrl(path) {
   const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';

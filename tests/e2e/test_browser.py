@@ -27,7 +27,7 @@ def demo(stack) -> dict[str, str]:
     _, kb = http_json(
         "POST",
         f"{stack.base_url}/api/v1/knowledge-bases",
-        {"name": f"Help {uuid.uuid4().hex[:6]}"},
+        {"name": f"Help {uuid.uuid4().hex[:6]}", "visibility": "public"},
         auth,
     )
     _, doc = http_json(
@@ -134,3 +134,47 @@ def test_a_restarted_stream_replaces_the_streamed_text_instead_of_doubling_it(st
     assert shown[1].count("Refunds take 5 days.") == 1
     assert "They reach your card." not in shown[1]
     page.close()
+
+
+# The client's reconnect loop, driven in the page against the real server: a refused socket
+# (4401/4403) must end it; a socket dropped without a code (no such route) must be retried.
+RECONNECT_PROBE = """
+async ([path, waitMs]) => {
+  const { ReconnectingSocket, refusalMessage } = await import('/static/shared/ws.js');
+  let attempts = 0;
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) { attempts += 1; super(...args); }
+  };
+  let fatal = null;
+  const socket = new ReconnectingSocket(`ws://${location.host}${path}`, {
+    baseDelayMs: 100, maxDelayMs: 200, onFatal: (code) => { fatal = code; },
+  });
+  socket.start();
+  await new Promise((resolve) => setTimeout(resolve, waitMs));
+  socket.stop();
+  window.WebSocket = Native;
+  return { attempts, fatal, message: fatal ? refusalMessage(fatal, 'visitor') : null };
+}
+"""
+
+
+def test_the_browser_client_stops_reconnecting_once_the_server_refuses_the_socket(stack, browser):
+    # given: a page of the site with the client's modules
+    page = browser.new_page()
+    page.goto(stack.base_url + "/")
+    page.wait_for_selector("#connection-status[data-state=open]")
+    conversation_id = page.get_attribute("#chat", "data-conversation-id")
+    # when: a wrong token, then a path the server drops without a close code
+    refused = page.evaluate(
+        RECONNECT_PROBE, [f"/ws/conversations/{conversation_id}/?token=wrong", 2500]
+    )
+    dropped = page.evaluate(RECONNECT_PROBE, ["/ws/no-such-socket/", 2500])
+    # then: one attempt and a sentence for people; the dropped one is retried
+    assert refused == {
+        "attempts": 1,
+        "fatal": 4401,
+        "message": "This conversation is no longer available. Start a new conversation.",
+    }
+    assert dropped["fatal"] is None
+    assert dropped["attempts"] >= 3

@@ -1,4 +1,5 @@
-"""Faults injected into a real stack: a killed pool process, a lost dispatch, no worker at all.
+"""Faults injected into a real stack: a killed pool process, a lost dispatch, a Redis restart, a
+web server restart mid-stream, no worker at all.
 
 The stack here is the module's own (web server, one worker on every queue, celery beat, and a
 Redis of its own, so the other end-to-end tests' worker never takes its tasks), on the test
@@ -128,7 +129,10 @@ def knowledge_base(fault_stack: FaultStack) -> int:
     key = api_key_create(user=user_ensure(username="faults-admin", role=User.Role.ADMIN))
     auth = {"Authorization": f"Bearer {key}"}
     status, kb = http_json(
-        "POST", f"{fault_stack.base_url}/api/v1/knowledge-bases", {"name": "Faults"}, auth
+        "POST",
+        f"{fault_stack.base_url}/api/v1/knowledge-bases",
+        {"name": "Faults", "visibility": "public"},  # visitors name it anonymously
+        auth,
     )
     assert status == 201
     for title, text in (("Refund timing", REFUNDS), ("Shipping costs", SHIPPING)):
@@ -319,6 +323,78 @@ def test_a_redis_restart_mid_turn_ends_the_turn_and_the_next_one_is_answered(
         {
             "turn_ended_after_restart_s": round(ended_s, 1),
             "turn_outcome": run.status,
+            "next_turn_answered_in_s": round(second_s, 1),
+        },
+    )
+
+
+def _messages(stack: FaultStack, conv: dict[str, Any]) -> list[dict[str, Any]]:
+    """The conversation's messages as a reconnecting client reads them (REST, visitor token)."""
+    status, body = http_json(
+        "GET",
+        f"{stack.base_url}/api/v1/conversations/{conv['id']}",
+        headers={"X-Conversation-Token": conv["token"]},
+    )
+    assert status == 200
+    return list(body["messages"])
+
+
+def test_a_web_server_restart_mid_stream_loses_nothing_and_the_client_resumes(
+    fault_stack, knowledge_base
+):
+    # given: a turn whose answer is being written, followed over the web server's socket
+    conv = _conversation(fault_stack, knowledge_base)
+    port = int(fault_stack.base_url.rsplit(":", 1)[1])
+    socket = open_socket(fault_stack.ws_url, conv["websocket_url"])
+    first_id = _send(socket, "How long do refunds take?")
+    _until(lambda: _answering_in_progress(conv["id"]), 60, "answering started", every=0.02)
+    # when: the web server dies (SIGKILL: no goodbye to any socket) and is started again
+    web = fault_stack.procs["web"]
+    kill(web.pid)
+    web.wait(timeout=20)
+    killed_at = time.monotonic()
+    socket.close()
+    fault_stack.procs["web"] = start(web_argv(port), fault_stack.env, "faults-web-restarted")
+    wait_healthy(f"{fault_stack.base_url}/healthz", [fault_stack.procs["web"]])
+    serving_s = time.monotonic() - killed_at
+    # and the client reconnects, then catches up from the API as the browser client does
+    with open_socket(fault_stack.ws_url, conv["websocket_url"]) as socket:
+        reconnected_s = time.monotonic() - killed_at
+        messages = _until(
+            lambda: (m := _messages(fault_stack, conv)) and m[-1]["role"] != "visitor" and m,
+            120,
+            "the interrupted turn's answer or hand-off",
+            every=0.5,
+        )
+        first_visible_s = time.monotonic() - killed_at
+        run = PipelineRun.objects.get(conversation_id=conv["id"])
+        # and asks the next question on the new socket (the first turn's last frames may still
+        # arrive on it: wait for the next turn's end)
+        sent_at = time.monotonic()
+        second_id = _send(socket, "How much does standard shipping cost?")
+        second = read_until(
+            socket, lambda f: f["type"] == "turn.completed" and f["turn_id"] != run.pk, 150
+        )
+        second_s = time.monotonic() - sent_at
+    # then: the visitor's message was stored once, the turn ended (the workers never needed the
+    # web server), and the next turn was answered over the new socket
+    run.refresh_from_db()
+    assert run.status == PipelineRun.Status.COMPLETED
+    assert Message.objects.filter(client_msg_id=uuid.UUID(first_id)).count() == 1
+    assert [(m["role"], m.get("client_msg_id")) for m in messages] == [
+        ("visitor", first_id),
+        ("bot", None),
+    ]
+    assert messages[1]["id"] == run.answer_id
+    assert _turn_end(second)["outcome"] == "answered"
+    assert Message.objects.filter(client_msg_id=uuid.UUID(second_id)).count() == 1
+    _record(
+        "web_server_restart_mid_stream",
+        {
+            "web_serving_again_after_kill_s": round(serving_s, 1),
+            "client_reconnected_after_kill_s": round(reconnected_s, 1),
+            "interrupted_turn_visible_after_kill_s": round(first_visible_s, 1),
+            "interrupted_turn_outcome": run.status,
             "next_turn_answered_in_s": round(second_s, 1),
         },
     )

@@ -28,7 +28,7 @@ def knowledge_base(stack):
     status, kb = http_json(
         "POST",
         f"{stack.base_url}/api/v1/knowledge-bases",
-        {"name": f"E2E {uuid.uuid4().hex[:6]}"},
+        {"name": f"E2E {uuid.uuid4().hex[:6]}", "visibility": "public"},
         auth,
     )
     assert status == 201

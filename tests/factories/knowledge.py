@@ -21,6 +21,8 @@ class KnowledgeBaseFactory(DjangoModelFactory[KnowledgeBase]):
 
     name = Sequence(lambda n: f"KB {n}")
     is_default = True
+    # Most tests stand for the visitor-facing help centre; internal ones say so.
+    visibility = KnowledgeBase.Visibility.PUBLIC
 
 
 class DocumentFactory(DjangoModelFactory[Document]):

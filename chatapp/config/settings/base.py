@@ -268,6 +268,11 @@ CHATAPP_INDEX_HARD_LIMIT_S = env.int("CHATAPP_INDEX_HARD_LIMIT_S", default=1900)
 # A document still "queued" this long while the indexing queue is empty lost its message.
 CHATAPP_INDEX_STALL_S = env.int("CHATAPP_INDEX_STALL_S", default=120)
 CHATAPP_MESSAGE_MAX_CHARS = env.int("CHATAPP_MESSAGE_MAX_CHARS", default=4000)
+# Page origins whose visitor sockets (token) are accepted: "self" (this site), "none" (clients
+# that send no Origin: apps, integrations), "*" (any), or origins like https://shop.example.com
+# or https://*.example.com (an embedded widget). Staff sockets need this site or
+# CSRF_TRUSTED_ORIGINS whatever this says (realtime/origins.py).
+CHATAPP_WS_VISITOR_ORIGINS = env.list("CHATAPP_WS_VISITOR_ORIGINS", default=["self", "none"])
 CHATAPP_UPLOAD_MAX_BYTES = env.int("CHATAPP_UPLOAD_MAX_BYTES", default=20_000_000)
 CHATAPP_CHUNK_MAX_TOKENS = env.int("CHATAPP_CHUNK_MAX_TOKENS", default=200)
 CHATAPP_CHUNK_OVERLAP_TOKENS = env.int("CHATAPP_CHUNK_OVERLAP_TOKENS", default=40)

@@ -35,6 +35,7 @@ class KnowledgeBaseRow:
     name: str
     description: str
     is_default: bool
+    visibility: str
     documents: int
     queued: int
     indexing: int
@@ -137,6 +138,7 @@ def _row(kb: KnowledgeBase) -> KnowledgeBaseRow:
         name=kb.name,
         description=kb.description,
         is_default=kb.is_default,
+        visibility=kb.visibility,
         documents=count("documents"),
         queued=count(Document.Status.QUEUED.value),
         indexing=count(Document.Status.INDEXING.value),

@@ -87,16 +87,17 @@ def test_document_list_of_an_unknown_base_is_404(client, agent_key):
 def test_documents_path_still_accepts_uploads_and_refuses_other_methods(
     client, agent_key, indexed_later, committed
 ):
-    # given
+    # given: an admin uploads (agents may only read knowledge)
     kb = KnowledgeBaseFactory.create()
     url = f"/api/v1/knowledge-bases/{kb.pk}/documents"
+    admin_key = api_key_create(user=AdminFactory.create())
     # when
     with committed():
         created = client.post(
             url,
             {"title": "FAQ", "text": "Q and A."},
             content_type="application/json",
-            **auth(agent_key),
+            **auth(admin_key),
         )
     refused = client.put(url, {}, content_type="application/json", **auth(agent_key))
     # then

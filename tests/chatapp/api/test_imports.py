@@ -38,7 +38,7 @@ def _lines(*docs: object) -> bytes:
 
 
 def test_json_lines_store_the_good_documents_and_report_each_bad_line(
-    client, agent_key, indexed_later, committed
+    client, admin_key, indexed_later, committed
 ):
     # given
     kb = KnowledgeBaseFactory.create()
@@ -53,7 +53,7 @@ def test_json_lines_store_the_good_documents_and_report_each_bad_line(
     # when
     with committed():
         response = client.post(
-            f"/api/v1/knowledge-bases/{kb.pk}/imports", body, content_type=JSONL, **auth(agent_key)
+            f"/api/v1/knowledge-bases/{kb.pk}/imports", body, content_type=JSONL, **auth(admin_key)
         )
 
     # then
@@ -105,7 +105,7 @@ def test_json_lines_store_the_good_documents_and_report_each_bad_line(
 
 
 def test_a_zip_stores_its_files_and_reports_the_ones_it_cannot_take(
-    client, agent_key, indexed_later
+    client, admin_key, indexed_later
 ):
     # given
     kb = KnowledgeBaseFactory.create()
@@ -123,7 +123,7 @@ def test_a_zip_stores_its_files_and_reports_the_ones_it_cannot_take(
         f"/api/v1/knowledge-bases/{kb.pk}/imports",
         archive,
         content_type="application/zip",
-        **auth(agent_key),
+        **auth(admin_key),
     )
 
     # then
@@ -144,7 +144,7 @@ def test_a_zip_stores_its_files_and_reports_the_ones_it_cannot_take(
     ]
 
 
-def test_multipart_takes_every_file_and_unpacks_a_zip_among_them(client, agent_key, indexed_later):
+def test_multipart_takes_every_file_and_unpacks_a_zip_among_them(client, admin_key, indexed_later):
     # given
     kb = KnowledgeBaseFactory.create()
     files = [
@@ -155,7 +155,7 @@ def test_multipart_takes_every_file_and_unpacks_a_zip_among_them(client, agent_k
 
     # when
     response = client.post(
-        f"/api/v1/knowledge-bases/{kb.pk}/imports", {"file": files}, **auth(agent_key)
+        f"/api/v1/knowledge-bases/{kb.pk}/imports", {"file": files}, **auth(admin_key)
     )
 
     # then
@@ -197,7 +197,7 @@ def test_multipart_takes_every_file_and_unpacks_a_zip_among_them(client, agent_k
 )
 @override_settings(CHATAPP_IMPORT_MAX_DOCUMENTS=3, CHATAPP_IMPORT_MAX_BYTES=1000)
 def test_a_request_wrong_as_a_whole_is_refused_and_stores_nothing(
-    client, agent_key, indexed_later, content_type, body, code, status
+    client, admin_key, indexed_later, content_type, body, code, status
 ):
     # given
     kb = KnowledgeBaseFactory.create()
@@ -207,7 +207,7 @@ def test_a_request_wrong_as_a_whole_is_refused_and_stores_nothing(
         f"/api/v1/knowledge-bases/{kb.pk}/imports",
         body,
         content_type=content_type,
-        **auth(agent_key),
+        **auth(admin_key),
     )
 
     # then
@@ -218,13 +218,13 @@ def test_a_request_wrong_as_a_whole_is_refused_and_stores_nothing(
     assert indexed_later == []
 
 
-def test_multipart_without_files_is_refused(client, agent_key):
+def test_multipart_without_files_is_refused(client, admin_key):
     # given
     kb = KnowledgeBaseFactory.create()
 
     # when
     response = client.post(
-        f"/api/v1/knowledge-bases/{kb.pk}/imports", {"title": "x"}, **auth(agent_key)
+        f"/api/v1/knowledge-bases/{kb.pk}/imports", {"title": "x"}, **auth(admin_key)
     )
 
     # then
@@ -251,18 +251,18 @@ def test_imports_need_staff_and_a_known_knowledge_base(client, agent_key):
 
 
 def test_a_job_is_read_back_alone_and_in_its_knowledge_base_list(
-    client, agent_key, indexed_later, django_assert_num_queries
+    client, admin_key, agent_key, indexed_later, django_assert_num_queries
 ):
-    # given
+    # given: an admin imports (agents read knowledge, only admins write it)
     kb = KnowledgeBaseFactory.create()
     posted = client.post(
         f"/api/v1/knowledge-bases/{kb.pk}/imports",
         _lines({"title": "a", "text": "b"}, "nope"),
         content_type=JSONL,
-        **auth(agent_key),
+        **auth(admin_key),
     ).json()
 
-    # when: an API key lookup, then the job with its counts, then its errors
+    # when: an agent reads it: an API key lookup, then the job with its counts, then its errors
     with django_assert_num_queries(4):
         detail = client.get(f"/api/v1/imports/{posted['id']}", **auth(agent_key))
     listed = client.get(f"/api/v1/knowledge-bases/{kb.pk}/imports", **auth(agent_key))
@@ -284,7 +284,7 @@ def test_reindex_is_for_admins_and_runs_one_at_a_time(client, admin_key, agent_k
         f"/api/v1/knowledge-bases/{kb.pk}/imports",
         _lines({"title": "a", "text": "b"}, {"title": "c", "text": "d"}),
         content_type=JSONL,
-        **auth(agent_key),
+        **auth(admin_key),
     )
 
     # when

@@ -43,7 +43,8 @@ def test_create_conversation_returns_id_token_and_socket_url(client):
         ("{oops", "application/json", 400, "invalid_json"),
         ('{"knowledge_base_ids": "all"}', "application/json", 400, "invalid_request"),
         ('{"colour": "red"}', "application/json", 400, "invalid_request"),
-        ('{"knowledge_base_ids": [987654]}', "application/json", 400, "unknown_knowledge_base"),
+        # anonymous: an unknown id is refused like an internal one (see test_authz_matrix.py)
+        ('{"knowledge_base_ids": [987654]}', "application/json", 403, "forbidden"),
         ("a=b", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
     ],
 )

@@ -36,15 +36,44 @@ def test_conversation_create_uses_default_knowledge_bases_and_hashes_token():
     assert not conversation_token_valid(conversation, "")
 
 
-def test_conversation_create_refuses_unknown_knowledge_base():
+def test_conversation_create_tells_staff_which_knowledge_base_ids_are_unknown():
     # given
     kb = KnowledgeBaseFactory.create()
     # when
     with pytest.raises(ApplicationError) as exc:
-        conversation_create(knowledge_base_ids=[kb.pk, 999999])
+        conversation_create(knowledge_base_ids=[kb.pk, 999999], by=AgentFactory.create())
     # then
     assert exc.value.code == "unknown_knowledge_base"
+    assert exc.value.detail == "Unknown knowledge base id(s): [999999]."
     assert Conversation.objects.count() == 0
+
+
+@pytest.mark.parametrize("visibility", ["internal", None])
+def test_conversation_create_gives_anonymous_visitors_one_refusal_for_internal_and_unknown_ids(
+    visibility,
+):
+    # given
+    public = KnowledgeBaseFactory.create()
+    other = KnowledgeBaseFactory.create(visibility="internal") if visibility else None
+    wanted = other.pk if other else public.pk + 1000
+    # when
+    with pytest.raises(ApplicationError) as exc:
+        conversation_create(knowledge_base_ids=[public.pk, wanted])
+    # then
+    assert (exc.value.status, exc.value.code) == (403, "forbidden")
+    assert exc.value.detail == "You may not use these knowledge bases."
+    assert Conversation.objects.count() == 0
+
+
+def test_conversation_create_by_staff_may_name_internal_knowledge_bases():
+    # given
+    internal = KnowledgeBaseFactory.create(visibility="internal")
+    # when
+    conversation, _ = conversation_create(
+        knowledge_base_ids=[internal.pk], by=AgentFactory.create()
+    )
+    # then
+    assert list(conversation.knowledge_bases.all()) == [internal]
 
 
 def test_visitor_message_create_stores_a_resend_once(broadcasts, events_of, committed):

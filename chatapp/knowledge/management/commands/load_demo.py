@@ -29,7 +29,9 @@ class Command(BaseCommand):
             username="admin", role=User.Role.ADMIN, password=settings.CHATAPP_DEMO_ADMIN_PASSWORD
         )
         kb = KnowledgeBase.objects.filter(name=DEMO_KB).first() or knowledge_base_create(
-            name=DEMO_KB, description="Help centre of the fictional Lumen & Oak shop."
+            name=DEMO_KB,
+            description="Help centre of the fictional Lumen & Oak shop.",
+            visibility=KnowledgeBase.Visibility.PUBLIC,  # the visitor chat answers from it
         )
         queued = 0
         pages = demo_pages()

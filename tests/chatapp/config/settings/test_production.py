@@ -144,7 +144,7 @@ def test_https_only_cookies_hsts_and_csp_with_healthz_open_over_http(service_env
         "default-src 'self'",
         "form-action 'self'",
         "frame-ancestors 'none'",
-        "img-src 'self'",
+        "img-src 'self' data:",
         "object-src 'none'",
         "script-src 'self'",
         "style-src 'self'",

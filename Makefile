@@ -104,6 +104,10 @@ e2e: $(VENV)/.deps models-test browser ## Only the end-to-end tests (real worker
 faults: $(VENV)/.deps models-test ## Only the fault-injection tests (killed pool process, lost dispatch, Redis restart); part of make test
 	$(BIN)/python -m pytest tests/e2e/test_faults.py $(PYTEST_ARGS)
 
+FUZZ_EXAMPLES ?= 50
+fuzz: $(VENV)/.deps ## A longer REST fuzz run (schemathesis, FUZZ_EXAMPLES cases per operation; make test runs 8)
+	CHATAPP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/e2e/test_fuzz_api.py $(PYTEST_ARGS)
+
 bench: $(VENV)/.deps models-test ## Benchmarks: tables printed, results in bench/results/
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 COLLECT_VIOLATIONS = """
 window.__cspViolations = [];
 document.addEventListener('securitypolicyviolation', (e) => {
-  window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`);
+  const where = `${e.sourceFile}:${e.lineNumber}`;
+  window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${where}`);
 });
 """
 
@@ -69,7 +70,8 @@ def test_no_page_reports_a_csp_violation(stack, pages, browser):
     # when
     for name, path in pages.items():
         response = page.goto(stack.base_url + path)
-        assert response is not None and response.status == 200, (name, response)
+        assert response is not None, name
+        assert response.status == 200, (name, response.status)
         headers[name] = response.headers.get("content-security-policy", "")
         page.wait_for_load_state("networkidle")
         if name == "chat":  # the websocket (connect-src) opened and the module scripts ran

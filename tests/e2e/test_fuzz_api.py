@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 EXAMPLES = int(os.environ.get("CHATAPP_FUZZ_EXAMPLES", "8"))
 SEED = int(os.environ.get("CHATAPP_FUZZ_SEED", "20260801"))
 RUN_TIMEOUT_S = 600
+EMBEDDER_LOAD_TIMEOUT_S = 180
 # A database of the test Redis that no test worker reads.
 FUZZ_REDIS_DB = 9
 # /healthz answers 503 by design while no worker serves the queues (none does here): its own
@@ -90,8 +91,14 @@ def _objects(base_url: str, auth: dict[str, str]) -> dict[str, Any]:
     _, doc = http_json(
         "POST", f"{kb_url}/documents", {"title": "Refunds", "text": "Refunds take 5 days."}, auth
     )
+    # The first embedding loads the model in the web process (searches need it too): slow on
+    # a busy 2-core box, so before the cases and with time to spare.
     _, curated = http_json(
-        "POST", f"{kb_url}/curated-answers", {"question": "Refunds?", "answer": "5 days."}, auth
+        "POST",
+        f"{kb_url}/curated-answers",
+        {"question": "Refunds?", "answer": "5 days."},
+        auth,
+        timeout=EMBEDDER_LOAD_TIMEOUT_S,
     )
     _, job = http_json("POST", f"{kb_url}/reindex", {}, auth)
     _, conversation = http_json("POST", f"{base_url}/api/v1/conversations", {})

@@ -75,9 +75,7 @@ def test_createsuperuser_from_the_environment_makes_an_app_admin(monkeypatch):
     # given: the non-interactive form an operator scripts (README, Production)
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-long-operator-password")
     # when
-    call_command(
-        "createsuperuser", "--noinput", "--username", "ops", "--email", "ops@example.com"
-    )
+    call_command("createsuperuser", "--noinput", "--username", "ops", "--email", "ops@example.com")
     # then
     user = User.objects.get(username="ops")
     assert (user.role, user.is_staff, user.is_superuser) == (User.Role.ADMIN, True, True)

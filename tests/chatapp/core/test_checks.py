@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatapp.core.checks import DEV_SECRET_KEY_ERROR, check_secret_key_not_dev
+from chatapp.core.checks import DEV_KEY_ERROR, check_secret_key_not_dev
 
 
 @pytest.mark.parametrize(
@@ -20,7 +20,7 @@ def test_the_development_key_is_an_error_with_debug_off_or_in_production(
     # when
     errors = check_secret_key_not_dev()
     # then
-    assert [(e.id, e.msg) for e in errors] == [("chatapp.E001", DEV_SECRET_KEY_ERROR)]
+    assert [(e.id, e.msg) for e in errors] == [("chatapp.E001", DEV_KEY_ERROR)]
 
 
 def test_the_development_key_passes_while_debugging_in_development(settings):
@@ -52,4 +52,4 @@ def test_check_deploy_reports_it(settings, capsys):
     with pytest.raises(SystemCheckError) as raised:
         call_command("check", "--deploy", "--tag", "security")
     # then
-    assert f"chatapp.E001) {DEV_SECRET_KEY_ERROR}" in str(raised.value)
+    assert f"chatapp.E001) {DEV_KEY_ERROR}" in str(raised.value)

@@ -16,7 +16,6 @@ from urllib.parse import quote
 
 import pytest
 
-
 ROOT = Path(__file__).resolve().parents[4]
 # Copies of production.py's constants: importing that module here would run its checks.
 REQUIRED_ENV = ("DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DJANGO_ALLOWED_HOSTS")
@@ -98,9 +97,11 @@ def test_a_missing_variable_stops_the_start_and_no_embedded_server_starts(
     result = _run(env, "import django; django.setup()")
     # then
     assert result.returncode == 1
-    assert "django.core.exceptions.ImproperlyConfigured: chatapp production settings need " + (
-        f"{missing} in the environment"
-    ) in result.stderr
+    assert (
+        "django.core.exceptions.ImproperlyConfigured: chatapp production settings need "
+        + (f"{missing} in the environment")
+        in result.stderr
+    )
     assert not (tmp_path / "var").exists()  # no pgdata/, no redis/: nothing was started
 
 

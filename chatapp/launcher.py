@@ -113,6 +113,19 @@ def _choose_engines() -> None:
             _say("engine check failed (see above); workers use the default rule instead")
 
 
+def _login_hint(username: str) -> str:
+    """The demo login to print; an existing user keeps its password (load_demo never resets it)."""
+    from django.conf import settings
+
+    if settings.CHATAPP_PRODUCTION:
+        return "staff: manage.py createsuperuser (README, Production)"
+    password = {
+        "agent": settings.CHATAPP_DEMO_AGENT_PASSWORD,
+        "admin": settings.CHATAPP_DEMO_ADMIN_PASSWORD,
+    }[username]
+    return f"login: {username} / {password} (unless changed since)"
+
+
 def _wait_healthy(url: str, procs: list[tuple[str, subprocess.Popen[bytes]]]) -> bool:
     deadline = time.monotonic() + HEALTH_WAIT_S
     last = ""
@@ -144,7 +157,8 @@ def main() -> int:
     var_dir = Path(os.environ.get("CHATAPP_VAR_DIR", BASE_DIR / "var"))
     host = os.environ.get("CHATAPP_HOST", "127.0.0.1")
     port = os.environ.get("CHATAPP_PORT", "8000")
-    if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+    production = os.environ["DJANGO_SETTINGS_MODULE"].endswith(".production")
+    if not production and not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
         _say(f"starting the embedded PostgreSQL 16 + pgvector and Redis in {var_dir}/ …")
     import django
 
@@ -183,7 +197,8 @@ def main() -> int:
         call_command("migrate", interactive=False, verbosity=0)
         call_command("check_models")
         _choose_engines()
-        call_command("load_demo")
+        if not settings.CHATAPP_PRODUCTION:
+            call_command("load_demo")  # demo users only when missing; never in production
         env = dict(os.environ)
         procs.append(
             (
@@ -216,10 +231,8 @@ def main() -> int:
         _say("ready")
         print(
             f"\n  Visitor chat   http://{host}:{port}/\n"
-            f"  Agent console  http://{host}:{port}/console/   login: agent / "
-            f"{settings.CHATAPP_DEMO_AGENT_PASSWORD}\n"
-            f"  Dashboard      http://{host}:{port}/dashboard/ login: admin / "
-            f"{settings.CHATAPP_DEMO_ADMIN_PASSWORD}\n"
+            f"  Agent console  http://{host}:{port}/console/   {_login_hint('agent')}\n"
+            f"  Dashboard      http://{host}:{port}/dashboard/ {_login_hint('admin')}\n"
             f"  Health         http://{host}:{port}/healthz\n"
             f"  API docs       docs/api.md, http://{host}:{port}/api/v1/openapi.json\n\n"
             "  Press Ctrl-C to stop everything.\n",

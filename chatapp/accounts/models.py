@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractUser
+from typing import Any, ClassVar
+
+from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from typing_extensions import override
+
+
+class StaffUserManager(UserManager["User"]):
+    """``createsuperuser`` makes an admin of this app (dashboard, API), not only of /admin/."""
+
+    @override
+    def create_superuser(
+        self,
+        username: str,
+        email: str | None = None,
+        password: str | None = None,
+        **extra_fields: Any,
+    ) -> User:
+        extra_fields.setdefault("role", User.Role.ADMIN)
+        return super().create_superuser(username, email, password, **extra_fields)
 
 
 class User(AbstractUser):
@@ -14,6 +31,8 @@ class User(AbstractUser):
         ADMIN = "admin", "Administrator"
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.CUSTOMER)
+
+    objects: ClassVar[StaffUserManager] = StaffUserManager()
 
     @property
     def is_staff_member(self) -> bool:

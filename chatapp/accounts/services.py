@@ -45,6 +45,22 @@ def user_ensure(*, username: str, role: str, password: str | None = None) -> Use
 
 
 @transaction.atomic
+def user_create_if_missing(*, username: str, role: str, password: str) -> tuple[User, bool]:
+    """Create the user with ``role`` and ``password`` unless one named ``username`` exists.
+
+    An existing user is left exactly as it is (role and password): demo users must never
+    overwrite what a person changed.
+
+    Returns:
+        The user and whether this call created it.
+    """
+    existing = User.objects.filter(username=username).first()
+    if existing is not None:
+        return existing, False
+    return user_ensure(username=username, role=role, password=password), True
+
+
+@transaction.atomic
 def api_key_create(*, user: User, name: str = "") -> str:
     """Create an API key for ``user`` and return the raw key (shown once, never stored).
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import BaseModel, ValidationError
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 Auth = Literal["none", "staff", "admin", "any"]
 M = TypeVar("M", bound=BaseModel)
 View = Callable[..., HttpResponse]
+ERR_MULTIPART = "The multipart body cannot be read: {error}"
 
 
 def error_response(code: str, detail: str, status: int, **extra: Any) -> JsonResponse:
@@ -83,6 +85,8 @@ def api_view(methods: tuple[str, ...], auth: Auth = "none") -> Callable[[View], 
                 return response
             except ApplicationError as exc:
                 return JsonResponse(exc.as_dict(), status=exc.status)
+            except MultiPartParserError as exc:  # e.g. no boundary: the client's fault
+                return error_response("invalid_request", ERR_MULTIPART.format(error=exc), 400)
             except Exception:
                 logger.exception("unhandled error in %s", view.__name__)
                 return error_response("server_error", "Something went wrong on our side.", 500)

@@ -13,7 +13,11 @@ from websockets.typing import Origin
 
 
 def http_json(
-    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+    method: str,
+    url: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30,
 ) -> tuple[int, Any]:
     """Send a JSON request; return the status and the decoded body (errors included)."""
     data = None if body is None else json.dumps(body).encode()
@@ -22,7 +26,7 @@ def http_json(
     for key, value in (headers or {}).items():
         request.add_header(key, value)
     try:
-        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
             return resp.status, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")

@@ -18,8 +18,12 @@ VAR_DIR = Path(env("CHATAPP_VAR_DIR", default=str(BASE_DIR / "var")))
 
 # --- Core -------------------------------------------------------------------------------------
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-# A development default keeps `make run` zero-config; production sets DJANGO_SECRET_KEY.
-SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-insecure-change-me-" + "x" * 32)
+# Public (it is in the source): keeps `make run` zero-config. `check --deploy` fails on it
+# (chatapp/core/checks.py) and the production settings refuse it.
+CHATAPP_DEV_SECRET_KEY = "dev-insecure-change-me-" + "x" * 32
+SECRET_KEY = env("DJANGO_SECRET_KEY", default=CHATAPP_DEV_SECRET_KEY)
+# True only in settings/production.py: no demo users, no embedded servers.
+CHATAPP_PRODUCTION = False
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -33,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "channels",
+    "csp",
     "chatapp.core",
     "chatapp.accounts",
     "chatapp.knowledge",
@@ -47,6 +52,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -94,11 +100,30 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every requ
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# Content-Security-Policy on every page, in development and tests too, so the browser tests run
+# under the policy production sends. The templates load only same-origin files (no inline script
+# or style; JSON data rides in non-executable json_script tags); websockets go to the same host.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],  # base.html's empty favicon (data:,) saves a request
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
 # --- Services: Postgres + Redis, embedded unless URLs are given ---------------------------------
 DATABASE_URL: str = env("DATABASE_URL", default="")
 REDIS_URL: str = env("REDIS_URL", default="")
 # What this process started, so its owner (the test session, the launcher) can stop it.
 EMBEDDED_STARTED: list[str] = []
+# Development and tests only: production.py refuses to start without both URLs before it gets
+# here, so a production process never starts a server of its own under var/.
 if not DATABASE_URL or not REDIS_URL:
     from chatapp.core import embedded
 

@@ -8,6 +8,7 @@ from chatapp.accounts.services import (
     API_KEY_TOUCH_INTERVAL,
     api_key_authenticate,
     api_key_create,
+    user_create_if_missing,
 )
 from tests.factories.accounts import AgentFactory, UserFactory
 
@@ -61,3 +62,41 @@ def test_create_api_key_command_prints_the_key_alone_on_its_last_line(capsys):
     user = User.objects.get(username="ops")
     assert user.role == User.Role.ADMIN
     assert api_key_authenticate(out[-1]) == user
+
+
+def test_user_create_if_missing_creates_a_new_user_with_role_and_password():
+    # when
+    user, created = user_create_if_missing(username="ops", role=User.Role.ADMIN, password="pw-1")
+    # then
+    assert created is True
+    user.refresh_from_db()
+    assert (user.role, user.is_staff, user.is_superuser) == (User.Role.ADMIN, True, True)
+    assert user.check_password("pw-1")
+
+
+def test_user_create_if_missing_leaves_an_existing_user_as_it_is():
+    # given: the demo admin whose password and role a person changed
+    existing = AgentFactory.create(username="admin", password="changed-by-a-person")
+    # when
+    user, created = user_create_if_missing(
+        username="admin", role=User.Role.ADMIN, password="admin-demo-pass"
+    )
+    # then
+    assert created is False
+    assert user.pk == existing.pk
+    user.refresh_from_db()
+    assert user.role == User.Role.AGENT
+    assert user.check_password("changed-by-a-person")
+    assert not user.check_password("admin-demo-pass")
+    assert User.objects.count() == 1
+
+
+def test_createsuperuser_from_the_environment_makes_an_app_admin(monkeypatch):
+    # given: the non-interactive form an operator scripts (README, Production)
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-long-operator-password")
+    # when
+    call_command("createsuperuser", "--noinput", "--username", "ops", "--email", "ops@example.com")
+    # then
+    user = User.objects.get(username="ops")
+    assert (user.role, user.is_staff, user.is_superuser) == (User.Role.ADMIN, True, True)
+    assert user.check_password("a-long-operator-password")

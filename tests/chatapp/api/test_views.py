@@ -174,6 +174,27 @@ def test_bad_uploads_are_refused_at_once(client, admin_key, indexed_later, name,
     assert Document.objects.count() == 0
 
 
+def test_a_multipart_body_without_a_boundary_is_400_not_500(client, admin_key, indexed_later):
+    # given: what the REST fuzz run sent (tests/e2e/test_fuzz_api.py)
+    kb = KnowledgeBaseFactory.create()
+    # when
+    response = client.post(
+        f"/api/v1/knowledge-bases/{kb.pk}/documents",
+        data=b'{"title": "", "text": ""}',
+        content_type="multipart/form-data",
+        **auth(admin_key),
+    )
+    # then
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "code": "invalid_request",
+            "detail": "The multipart body cannot be read: Invalid boundary in multipart: None",
+        }
+    }
+    assert Document.objects.count() == 0
+
+
 def test_method_not_allowed_is_json(client):
     # when
     response = client.get("/api/v1/conversations")

@@ -1,4 +1,8 @@
-"""``manage.py load_demo``: demo users and the Lumen & Oak help centre (idempotent)."""
+"""``manage.py load_demo``: demo users and the Lumen & Oak help centre (idempotent).
+
+The demo users are created only when missing (a changed password stays changed) and never under
+the production settings, where an operator creates staff with ``createsuperuser``.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,13 @@ from django.core.management.base import BaseCommand
 from typing_extensions import override
 
 from chatapp.accounts.models import User
-from chatapp.accounts.services import user_ensure
+from chatapp.accounts.services import user_create_if_missing
 from chatapp.knowledge.demo import demo_pages
 from chatapp.knowledge.models import KnowledgeBase
 from chatapp.knowledge.services import document_create, knowledge_base_create
 
 DEMO_KB = "Lumen & Oak Help Centre"
+NO_DEMO_USERS_IN_PRODUCTION = "demo users: none under the production settings"
 
 
 class Command(BaseCommand):
@@ -22,12 +27,7 @@ class Command(BaseCommand):
 
     @override
     def handle(self, *args: Any, **options: Any) -> None:
-        user_ensure(
-            username="agent", role=User.Role.AGENT, password=settings.CHATAPP_DEMO_AGENT_PASSWORD
-        )
-        user_ensure(
-            username="admin", role=User.Role.ADMIN, password=settings.CHATAPP_DEMO_ADMIN_PASSWORD
-        )
+        self._demo_users()
         kb = KnowledgeBase.objects.filter(name=DEMO_KB).first() or knowledge_base_create(
             name=DEMO_KB,
             description="Help centre of the fictional Lumen & Oak shop.",
@@ -44,3 +44,15 @@ class Command(BaseCommand):
             f"demo: {len(pages)} pages in {DEMO_KB!r}, {queued} queued for indexing, "
             f"{len(pages) - queued} unchanged"
         )
+
+    def _demo_users(self) -> None:
+        if settings.CHATAPP_PRODUCTION:
+            self.stdout.write(NO_DEMO_USERS_IN_PRODUCTION)
+            return
+        demo = [
+            ("agent", User.Role.AGENT, settings.CHATAPP_DEMO_AGENT_PASSWORD),
+            ("admin", User.Role.ADMIN, settings.CHATAPP_DEMO_ADMIN_PASSWORD),
+        ]
+        for username, role, password in demo:
+            _, created = user_create_if_missing(username=username, role=role, password=password)
+            self.stdout.write(f"demo user {username}: {'created' if created else 'kept as it is'}")

@@ -16,6 +16,7 @@ BENCHMARKS = (
     "answers",
     "turns",
     "adversarial",
+    "load",
 )
 
 

@@ -18,6 +18,7 @@ BENCHMARKS = (
     "answers",
     "turns",
     "adversarial",
+    "load",
 )
 
 

@@ -83,3 +83,24 @@ def indexed_later(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     monkeypatch.setattr("chatapp.knowledge.services._index_later", record)
     monkeypatch.setattr("chatapp.knowledge.jobs._index_job_later", record_job)
     return sent
+
+
+@pytest.fixture
+def rate_limits(settings: Any) -> Callable[..., None]:
+    """``rate_limits(message_connection="2/m", ...)`` turns those limits on, from fresh counters.
+
+    The counters live in the suite's real Redis; every limit not named stays off.
+    """
+    import redis
+
+    from chatapp.core.ratelimit import KEY_PREFIX
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    stale = list(client.scan_iter(f"{KEY_PREFIX}:*"))
+    if stale:
+        client.delete(*stale)
+
+    def set_rates(**rates: str) -> None:
+        settings.CHATAPP_RATE_LIMITS = {**dict.fromkeys(settings.CHATAPP_RATE_LIMITS, ""), **rates}
+
+    return set_rates

@@ -8,6 +8,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
+from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
@@ -16,7 +18,9 @@ from pydantic import BaseModel, ValidationError
 
 from chatapp.accounts.models import User
 from chatapp.accounts.services import api_key_authenticate
+from chatapp.core.client_ip import request_client_ip
 from chatapp.core.errors import ApplicationError
+from chatapp.core.ratelimit import RateLimited, api_request_limits, rate_limit_hit
 from chatapp.core.timing import timing_for
 
 logger = logging.getLogger(__name__)
@@ -29,6 +33,31 @@ ERR_MULTIPART = "The multipart body cannot be read: {error}"
 
 def error_response(code: str, detail: str, status: int, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "detail": detail, **extra}}, status=status)
+
+
+ERR_INVALID = "The body does not match the schema."
+ERR_BODY_TOO_LARGE = "The request body is too large."
+
+
+def invalid_request(fields: list[dict[str, str]]) -> ApplicationError:
+    """The one shape of a validation error: 400 ``invalid_request`` with ``fields``."""
+    return ApplicationError("invalid_request", ERR_INVALID, fields=fields)
+
+
+def pydantic_fields(exc: ValidationError) -> list[dict[str, str]]:
+    return [
+        {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+    ]
+
+
+def django_fields(exc: DjangoValidationError) -> list[dict[str, str]]:
+    if hasattr(exc, "error_dict"):
+        return [
+            {"field": name, "message": str(message)}
+            for name, errors in exc.message_dict.items()
+            for message in errors
+        ]
+    return [{"field": "", "message": str(message)} for message in exc.messages]
 
 
 def bearer_token(request: HttpRequest) -> str | None:
@@ -54,11 +83,14 @@ def _staff_user(request: HttpRequest) -> User | None:
     return None
 
 
-def api_view(methods: tuple[str, ...], auth: Auth = "none") -> Callable[[View], View]:
+def api_view(
+    methods: tuple[str, ...], auth: Auth = "none", *, limited: bool = True
+) -> Callable[[View], View]:
     """Wrap a JSON view: allowed methods, authentication, and errors as ``{"error": {...}}``.
 
     ``auth="staff"`` requires an agent/admin API key or session; ``"admin"`` an admin;
     ``"any"`` passes ``request.staff`` (or None) and lets the view check visitor tokens.
+    ``limited`` counts the call against the per-address API limit (off for the health probe).
     """
 
     def decorate(view: View) -> View:
@@ -70,6 +102,8 @@ def api_view(methods: tuple[str, ...], auth: Auth = "none") -> Callable[[View], 
             timing = timing_for(request)
             try:
                 with timing.step("auth"):
+                    if limited:
+                        rate_limit_hit(*api_request_limits(ip=request_client_ip(request)))
                     staff = _staff_user(request) if auth != "none" else None
                 if auth in ("staff", "admin") and staff is None:
                     if bearer_token(request) is not None:
@@ -83,8 +117,16 @@ def api_view(methods: tuple[str, ...], auth: Auth = "none") -> Callable[[View], 
                 response = view(request, *args, **kwargs)
                 timing.apply(response)
                 return response
+            except RateLimited as exc:
+                response = JsonResponse(exc.as_dict(), status=exc.status)
+                response["Retry-After"] = str(exc.retry_after)
+                return response
             except ApplicationError as exc:
                 return JsonResponse(exc.as_dict(), status=exc.status)
+            except DjangoValidationError as exc:  # a model's full_clean() in a service
+                return JsonResponse(invalid_request(django_fields(exc)).as_dict(), status=400)
+            except RequestDataTooBig:
+                return error_response("too_large", ERR_BODY_TOO_LARGE, 413)
             except MultiPartParserError as exc:  # e.g. no boundary: the client's fault
                 return error_response("invalid_request", ERR_MULTIPART.format(error=exc), 400)
             except Exception:
@@ -113,12 +155,16 @@ def parse_json(request: HttpRequest, schema: type[M]) -> M:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ApplicationError("invalid_json", "The body is not valid JSON.") from None
+    return validate(schema, data)
+
+
+def validate(schema: type[M], data: Any) -> M:
+    """Validate decoded data (a JSON body, form fields) against a request schema.
+
+    Raises:
+        ApplicationError: ``invalid_request`` with the ``fields`` at fault.
+    """
     try:
         return schema.model_validate(data)
     except ValidationError as exc:
-        fields = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
-        ]
-        raise ApplicationError(
-            "invalid_request", "The body does not match the schema.", fields=fields
-        ) from None
+        raise invalid_request(pydantic_fields(exc)) from None

@@ -34,7 +34,12 @@ _COMMON_ERRORS = {
     "400": _err("Malformed JSON or invalid body"),
     "401": _err("Missing or bad key"),
     "404": _err("Not found"),
+    "429": _err("Rate limited: retry after `retry_after` seconds (also the Retry-After header)"),
 }
+# Bounds of the REST text fields (docs/api.md#limits); message text follows
+# CHATAPP_MESSAGE_MAX_CHARS, whose default is given here.
+_URL = {"type": "string", "maxLength": 1000, "pattern": "^(https?://.+)?$"}
+_TITLE = {"type": "string", "minLength": 1, "maxLength": 500}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -220,7 +225,9 @@ OPENAPI: dict[str, Any] = {
                     {
                         "type": "object",
                         "required": ["text"],
-                        "properties": {"text": {"type": "string"}},
+                        "properties": {
+                            "text": {"type": "string", "minLength": 1, "maxLength": 4000}
+                        },
                     }
                 ),
                 "responses": {
@@ -270,7 +277,9 @@ OPENAPI: dict[str, Any] = {
                     {
                         "type": "object",
                         "required": ["text"],
-                        "properties": {"text": {"type": "string"}},
+                        "properties": {
+                            "text": {"type": "string", "minLength": 1, "maxLength": 10000}
+                        },
                     }
                 ),
                 "responses": {"201": _json(_OBJ), **_COMMON_ERRORS},
@@ -351,16 +360,21 @@ OPENAPI: dict[str, Any] = {
                                 "type": "object",
                                 "required": ["title", "text"],
                                 "properties": {
-                                    "title": {"type": "string"},
-                                    "text": {"type": "string"},
-                                    "source_url": {"type": "string"},
+                                    "title": _TITLE,
+                                    "text": {"type": "string", "minLength": 1},
+                                    "source_url": _URL,
                                 },
                             }
                         },
                         "multipart/form-data": {
                             "schema": {
                                 "type": "object",
-                                "properties": {"file": {"type": "string", "format": "binary"}},
+                                "required": ["file"],
+                                "properties": {
+                                    "file": {"type": "string", "format": "binary"},
+                                    "title": {"type": "string", "maxLength": 500},
+                                    "source_url": _URL,
+                                },
                             }
                         },
                     },

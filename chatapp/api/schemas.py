@@ -6,6 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chatapp.core.validators import URL_MAX_CHARS, DocumentText, MessageText, WebUrl
+
+TITLE_MAX_CHARS = 500  # Document.title's column
+
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -23,9 +27,18 @@ class KnowledgeBaseCreate(Body):
 
 
 class DocumentCreate(Body):
-    title: str = Field(min_length=1, max_length=500)
-    text: str = Field(min_length=1)
-    source_url: str = Field(default="", max_length=1000)
+    title: str = Field(min_length=1, max_length=TITLE_MAX_CHARS)
+    text: DocumentText = Field(min_length=1)
+    source_url: WebUrl = Field(default="", max_length=URL_MAX_CHARS)
+
+
+class DocumentUploadFields(Body):
+    """The form fields beside a multipart ``file`` (others, e.g. a form's CSRF token, ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    title: str = Field(default="", max_length=TITLE_MAX_CHARS)
+    source_url: WebUrl = Field(default="", max_length=URL_MAX_CHARS)
 
 
 class SearchRequest(Body):
@@ -34,7 +47,7 @@ class SearchRequest(Body):
 
 
 class MessageCreate(Body):
-    text: str = Field(min_length=1)
+    text: MessageText = Field(min_length=1)
 
 
 class AssignRequest(Body):

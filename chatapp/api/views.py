@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from chatapp.accounts import permissions
 from chatapp.api import schemas
 from chatapp.api.bulk import bulk_sources
-from chatapp.api.http import api_view, error_response, parse_json
+from chatapp.api.http import api_view, error_response, parse_json, validate
 from chatapp.api.openapi import OPENAPI
+from chatapp.api.uploads import limit_upload, uploaded_file
 from chatapp.conversations import selectors as conv_selectors
 from chatapp.conversations import services as conv_services
+from chatapp.core import ratelimit
+from chatapp.core.client_ip import request_client_ip
 from chatapp.core.errors import ApplicationError
 from chatapp.core.health import system_health
 from chatapp.core.timing import timing_for
@@ -29,7 +33,7 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonR
     return error_response("not_found", "No such endpoint.", 404)
 
 
-@api_view(("GET",))
+@api_view(("GET",), limited=False)
 def healthz(request: HttpRequest) -> JsonResponse:
     health = system_health()
     body: dict[str, Any] = {"status": "ok" if health.ok else "unavailable", "checks": health.checks}
@@ -46,6 +50,7 @@ def openapi(request: HttpRequest) -> JsonResponse:
 @api_view(("POST",), auth="any")
 def conversation_create(request: HttpRequest) -> JsonResponse:
     body = parse_json(request, schemas.ConversationCreate)
+    ratelimit.rate_limit_hit(*ratelimit.conversation_create_limits(ip=request_client_ip(request)))
     conversation, token = conv_services.conversation_create(
         knowledge_base_ids=body.knowledge_base_ids,
         by=request.staff,  # type: ignore[attr-defined]  # set by api_view
@@ -96,6 +101,7 @@ def conversation_detail(request: HttpRequest, conversation_id: str) -> JsonRespo
 @api_view(("POST",), auth="staff")
 def conversation_message_create(request: HttpRequest, conversation_id: str) -> JsonResponse:
     body = parse_json(request, schemas.MessageCreate)
+    ratelimit.rate_limit_hit(*ratelimit.staff_message_limits(user_id=request.staff.pk))  # type: ignore[attr-defined]  # set by api_view
     message = conv_services.agent_message_create(
         conversation=conv_selectors.conversation_get(conversation_id),
         agent=request.staff,  # type: ignore[attr-defined]
@@ -140,6 +146,7 @@ def conversation_close(request: HttpRequest, conversation_id: str) -> JsonRespon
 @api_view(("POST",), auth="staff")
 def conversation_note_create(request: HttpRequest, conversation_id: str) -> JsonResponse:
     body = parse_json(request, schemas.NoteCreate)
+    ratelimit.rate_limit_hit(*ratelimit.staff_message_limits(user_id=request.staff.pk))  # type: ignore[attr-defined]  # set by api_view
     note = conv_services.note_create(
         conversation=conv_selectors.conversation_get(conversation_id),
         author=request.staff,  # type: ignore[attr-defined]
@@ -191,16 +198,17 @@ def knowledge_base_collection(request: HttpRequest) -> JsonResponse:
 def document_create(request: HttpRequest, kb_id: int) -> JsonResponse:
     _may_write_knowledge(request)
     kb = kb_selectors.knowledge_base_get(kb_id)
+    ratelimit.rate_limit_hit(*ratelimit.upload_limits(user_id=request.staff.pk))  # type: ignore[attr-defined]  # set by api_view
     if request.content_type == "multipart/form-data":
-        upload = request.FILES.get("file")
-        if upload is None:
-            raise ApplicationError("invalid_request", 'Send the file in the "file" field.')
+        limit_upload(request, max_file_bytes=settings.CHATAPP_UPLOAD_MAX_BYTES)
+        upload = uploaded_file(request, "file")
+        fields = validate(schemas.DocumentUploadFields, request.POST.dict())
         doc, _ = kb_services.document_create(
             knowledge_base=kb,
             data=upload.read(),
             filename=upload.name or "",
-            title=request.POST.get("title", ""),
-            source_url=request.POST.get("source_url", ""),
+            title=fields.title,
+            source_url=fields.source_url,
         )
     else:
         body = parse_json(request, schemas.DocumentCreate)
@@ -341,6 +349,7 @@ def import_collection(request: HttpRequest, kb_id: int) -> JsonResponse:
         jobs = kb_job_selectors.import_job_list(knowledge_base_id=kb.pk)
         return JsonResponse({"results": [job.as_json(with_errors=False) for job in jobs]})
     _may_write_knowledge(request)
+    ratelimit.rate_limit_hit(*ratelimit.upload_limits(user_id=request.staff.pk))  # type: ignore[attr-defined]  # set by api_view
     sources, source = bulk_sources(request)
     job = kb_jobs.import_job_submit(
         knowledge_base=kb,

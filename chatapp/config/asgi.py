@@ -19,11 +19,12 @@ if settings.CHATAPP_WARM_QUERY_EMBEDDER:  # a web process, started: /search neve
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry ready)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from chatapp.core.body_limit import BodyLimitMiddleware  # noqa: E402
 from chatapp.realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": BodyLimitMiddleware(django_asgi_app),
         # No origin validator here: the consumers check the Origin per socket kind (visitor
         # allow-list, staff trusted origins; realtime/origins.py) and close with 4403 after
         # accepting, so a browser sees why.

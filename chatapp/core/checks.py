@@ -1,4 +1,4 @@
-"""System checks of the deployment: the public development secret key must never go live."""
+"""System checks: the public development secret key must never go live; every rate limit parses."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
+
+from chatapp.core.ratelimit import Rate
 
 DEV_KEY_ERROR = "SECRET_KEY is the public development key from the source."
 DEV_KEY_HINT = (
@@ -32,3 +34,14 @@ def check_secret_key_not_dev(
     if settings.DEBUG and not settings.CHATAPP_PRODUCTION:
         return []
     return [Error(DEV_KEY_ERROR, hint=DEV_KEY_HINT, id="chatapp.E001")]
+
+
+@register()
+def rate_limits_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for name, value in settings.CHATAPP_RATE_LIMITS.items():
+        try:
+            Rate.parse(value)
+        except ValueError as exc:
+            errors.append(Error(f"CHATAPP_RATE_LIMITS[{name!r}]: {exc}", id="chatapp.E101"))
+    return errors

@@ -17,6 +17,7 @@ from typing import IO, Final
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chatapp.core.errors import ApplicationError
+from chatapp.core.validators import URL_MAX_CHARS, WebUrl
 from chatapp.knowledge.ingest.parsers import SUPPORTED_EXTENSIONS
 from chatapp.knowledge.jobs import ImportSource
 
@@ -43,7 +44,7 @@ class JsonLine(BaseModel):
 
     title: str = Field(min_length=1, max_length=500)
     text: str = Field(min_length=1)
-    source_url: str = Field(default="", max_length=1000)
+    source_url: WebUrl = Field(default="", max_length=URL_MAX_CHARS)
 
 
 def sources_from_jsonl(lines: Iterable[bytes], *, max_documents: int) -> list[ImportSource]:

@@ -81,7 +81,8 @@ def document_create(
         The document and whether it needs indexing (False: an identical one is there).
 
     Raises:
-        ApplicationError: ``invalid_document`` for empty/oversized/unsupported input.
+        ApplicationError: ``invalid_document`` for empty or unsupported input, ``too_large``
+            (413) for a file over ``CHATAPP_UPLOAD_MAX_BYTES``.
     """
     if data is None and not (text or "").strip():
         raise ApplicationError("invalid_document", "The document has no text.")
@@ -90,7 +91,7 @@ def document_create(
             raise ApplicationError("invalid_document", "The uploaded file is empty.")
         if len(data) > settings.CHATAPP_UPLOAD_MAX_BYTES:
             raise ApplicationError(
-                "invalid_document",
+                "too_large",
                 f"The file is larger than {settings.CHATAPP_UPLOAD_MAX_BYTES} bytes.",
                 status=413,
             )

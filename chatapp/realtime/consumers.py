@@ -11,6 +11,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from chatapp.core.ratelimit import RateLimited, frame_limits, rate_limit_hit_async
 from chatapp.realtime import frames, origins
 from chatapp.realtime.events import ErrorEvent
 from chatapp.realtime.groups import agents_group, conversation_group, conversation_staff_group
@@ -87,6 +88,11 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  #
             await self._error("server_error", "Something went wrong on our side.")
 
     async def _receive(self, text_data: str | None) -> None:
+        try:
+            await rate_limit_hit_async(*frame_limits(connection=self.channel_name))
+        except RateLimited as exc:
+            await self._error(exc.code, exc.detail, retry_after=exc.retry_after)
+            return
         if text_data is None:
             await self._error("invalid_frame", "Send JSON text frames.")
             return
@@ -106,6 +112,11 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  #
         if isinstance(frame, frames.PingFrame):
             await self.send_json({"type": "pong"})
             return
+        try:  # a throttled message is not stored: the client sends it again after retry_after
+            await rate_limit_hit_async(*self._message_limits())
+        except RateLimited as exc:
+            await self._error(exc.code, exc.detail, retry_after=exc.retry_after)
+            return
         try:
             result = await database_sync_to_async(frames.handle_message_send)(
                 conversation_id=self.conversation_id,
@@ -118,8 +129,15 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  #
         if result is not None:  # a resend: echo the stored message to this socket only
             await self.send_json(json.loads(result.model_dump_json()))
 
-    async def _error(self, code: str, detail: str) -> None:
-        await self.send_json(json.loads(ErrorEvent(code=code, detail=detail).model_dump_json()))
+    def _message_limits(self) -> tuple[Any, ...]:
+        token = (parse_qs(self.scope.get("query_string", b"").decode()).get("token") or [""])[0]
+        return frames.message_limits(
+            scope=self.scope, connection=self.channel_name, token=token, staff=self.is_staff
+        )
+
+    async def _error(self, code: str, detail: str, *, retry_after: int | None = None) -> None:
+        event = ErrorEvent(code=code, detail=detail, retry_after=retry_after)
+        await self.send_json(json.loads(event.model_dump_json(exclude_none=True)))
 
     # Group events: forwarded as they are (they were validated when sent).
     async def message_created(self, event: dict[str, Any]) -> None:

@@ -117,3 +117,4 @@ class ErrorEvent(Event):
     type: Literal["error"] = "error"
     code: str
     detail: str
+    retry_after: int | None = None  # seconds, with ``rate_limited`` only

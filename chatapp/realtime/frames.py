@@ -9,6 +9,8 @@ from django.conf import settings
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chatapp.accounts import permissions
+from chatapp.core import ratelimit
+from chatapp.core.client_ip import scope_client_ip
 from chatapp.core.errors import ApplicationError
 from chatapp.realtime.events import MessageCreatedEvent
 
@@ -78,6 +80,18 @@ def parse_client_frame(data: Any) -> MessageSendFrame | PingFrame:
         if "client_msg_id" in bad:
             raise FrameError("invalid_client_msg_id", '"client_msg_id" must be a UUID.') from None
         raise FrameError("invalid_frame", f"Unexpected or invalid fields: {sorted(bad)}.") from None
+
+
+def message_limits(
+    *, scope: dict[str, Any], connection: str, token: str, staff: bool
+) -> tuple[ratelimit.Limit, ...]:
+    """The limits a ``message.send`` on this socket counts against (docs/api.md#limits)."""
+    user = scope.get("user")
+    if staff and user is not None:
+        return ratelimit.staff_message_limits(user_id=user.pk)
+    return ratelimit.visitor_message_limits(
+        connection=connection, token=token, ip=scope_client_ip(scope)
+    )
 
 
 def may_join(*, conversation_id: str, token: str, user: Any) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "channels",
     "csp",
+    "axes",
     "chatapp.core",
     "chatapp.accounts",
     "chatapp.knowledge",
@@ -60,6 +62,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "chatapp.config.urls"
@@ -319,6 +328,48 @@ CHATAPP_HEALTH_MAX_LOST = env.int("CHATAPP_HEALTH_MAX_LOST", default=3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = CHATAPP_UPLOAD_MAX_BYTES + 1_000_000
 # A multipart bulk import sends one file per document.
 DATA_UPLOAD_MAX_NUMBER_FILES = CHATAPP_IMPORT_MAX_DOCUMENTS
+
+# --- Limits (docs/api.md#limits) ---------------------------------------------------------------
+# Hits per period ("10/m", "5/10s", "100/h"; "" or "0/m" turns one off), counted in Redis and
+# shared by every web process. Over a limit: HTTP 429 / a websocket `error` `rate_limited`.
+CHATAPP_RATE_LIMITS: dict[str, str] = {
+    # every REST call from one address (not /healthz)
+    "api_ip": env("CHATAPP_RATE_API_IP", default="300/m"),
+    # new conversations from one address: each can start model turns
+    "conversation_create_ip": env("CHATAPP_RATE_CONVERSATION_CREATE_IP", default="10/m"),
+    # visitor messages (websocket message.send): per socket, per visitor token (every socket of
+    # one conversation), per address (all visitors behind one NAT)
+    "message_connection": env("CHATAPP_RATE_MESSAGE_CONNECTION", default="10/m"),
+    "message_token": env("CHATAPP_RATE_MESSAGE_TOKEN", default="20/m"),
+    "message_ip": env("CHATAPP_RATE_MESSAGE_IP", default="60/m"),
+    # staff messages and notes (REST and websocket), per staff member
+    "message_staff": env("CHATAPP_RATE_MESSAGE_STAFF", default="60/m"),
+    # any frame on one socket (pings, bad frames): a flood costs one check, not a parse
+    "frame_connection": env("CHATAPP_RATE_FRAME_CONNECTION", default="120/m"),
+    # document uploads and bulk imports, per staff member
+    "upload_user": env("CHATAPP_RATE_UPLOAD_USER", default="30/m"),
+}
+# The counters' Redis; "" = REDIS_URL.
+CHATAPP_RATE_LIMIT_REDIS_URL = env("CHATAPP_RATE_LIMIT_REDIS_URL", default="")
+# Reverse proxies in front of the app that append to X-Forwarded-For (0: use the peer address).
+# Limits and login lockouts are kept per client address, so this must match the deployment.
+CHATAPP_PROXY_COUNT = env.int("CHATAPP_PROXY_COUNT", default=0)
+# Request bodies: refused with 413 as soon as the declared length or the bytes received pass the
+# limit, before the body is read (chatapp/core/body_limit.py). Uploads and imports have their own.
+CHATAPP_REQUEST_MAX_BYTES = env.int("CHATAPP_REQUEST_MAX_BYTES", default=1_000_000)
+
+# Login lockout (django-axes; the staff login page and /admin/): after this many failed logins
+# for one username from one address, further tries are refused for the cool-off, even with the
+# right password. A success resets the count. Keyed by username and address together, so nobody
+# can lock a colleague out from elsewhere.
+AXES_FAILURE_LIMIT = env.int("CHATAPP_LOGIN_FAILURE_LIMIT", default=5)
+CHATAPP_LOGIN_COOLOFF_S = env.int("CHATAPP_LOGIN_COOLOFF_S", default=900)
+AXES_COOLOFF_TIME = timedelta(seconds=CHATAPP_LOGIN_COOLOFF_S)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "chatapp.core.client_ip.axes_client_ip"
+AXES_LOCKOUT_CALLABLE = "chatapp.accounts.lockout.lockout_response"
+AXES_VERBOSE = False
 
 LOGGING = {
     "version": 1,

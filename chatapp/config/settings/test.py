@@ -39,3 +39,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Limits are off in tests (the suite creates many conversations from one address); the tests of
+# the limits set the rates they exercise, in process or through CHATAPP_RATE_<NAME> for a server.
+CHATAPP_RATE_LIMITS = {
+    name: os.environ.get(f"CHATAPP_RATE_{name.upper()}", "")
+    for name in CHATAPP_RATE_LIMITS  # noqa: F405
+}

@@ -210,6 +210,10 @@ CHATAPP_RETRIEVAL_K = env.int("CHATAPP_RETRIEVAL_K", default=4)
 # gained only in-sample, so it is off.
 CHATAPP_RETRIEVAL_FUSION = env("CHATAPP_RETRIEVAL_FUSION", default="convex")
 CHATAPP_RETRIEVAL_VECTOR_WEIGHT = env.float("CHATAPP_RETRIEVAL_VECTOR_WEIGHT", default=0.8)
+# Drop chat fillers ("uh", "thanks") and a false start before "— sorry," from the query before
+# both retrievers see it (chatapp/knowledge/selectors/normalise.py).
+CHATAPP_RETRIEVAL_NORMALISE_QUERY = env.bool("CHATAPP_RETRIEVAL_NORMALISE_QUERY", default=True)
+CHATAPP_RETRIEVAL_RRF_K = env.int("CHATAPP_RETRIEVAL_RRF_K", default=60)
 CHATAPP_RETRIEVAL_CANDIDATES = env.int("CHATAPP_RETRIEVAL_CANDIDATES", default=40)
 CHATAPP_RETRIEVAL_RESCORE = env.bool("CHATAPP_RETRIEVAL_RESCORE", default=False)
 # ef_search 100: HNSW recall@10 0.976 vs exact at 100k chunks (0.931 at 40), ~2 ms more.

@@ -175,7 +175,7 @@ def _generate(prompts: Sequence[str], model_dir: Path) -> list[str]:
             batch, max_length=48, sampling_topk=1, include_prompt_in_result=False
         )
         for r in results:
-            line = tokenizer.decode(r.sequences_ids[0], skip_special_tokens=True).strip()
+            line = str(tokenizer.decode(r.sequences_ids[0], skip_special_tokens=True)).strip()
             out.append(line.splitlines()[0].strip().strip('"') if line else "")
         done = len(out)
         rate = done / (time.perf_counter() - started)

@@ -99,7 +99,7 @@ def _method_rankers() -> dict[str, Ranker]:
     )
     from chatapp.knowledge.selectors.rescoring import fuse_convex, fuse_rrf, rescore_candidates
 
-    def ranked(pool: Any, fuse: Callable[[list[Any], Any], None], rescore: bool = False
+    def ranked(pool: Any, fuse: Callable[[list[Any], Any], object], rescore: bool = False
                ) -> list[int]:  # fmt: skip
         found = list(pool.candidates)
         fuse(found, pool.stats)

@@ -277,9 +277,10 @@ def run(quick: bool = False) -> dict[str, Any]:
     from bench.common import embedder_load
     from bench.machine import cpu_features
     from bench.retrieval_sets import load_sets
-    from chatapp.knowledge.selectors.fusion import FUSION_METHODS
 
     setup_django(BENCH_DB)
+    from chatapp.knowledge.selectors.fusion import FUSION_METHODS
+
     embedder = embedder_load()
     sets = load_sets(embedder, lambda m: print(m, file=sys.stderr, flush=True))
     vacuum_analyze()

@@ -204,11 +204,14 @@ CHATAPP_EMBED_BATCH_SIZE = env.int("CHATAPP_EMBED_BATCH_SIZE", default=0)
 
 # --- Pipeline knobs ---------------------------------------------------------------------------
 CHATAPP_RETRIEVAL_K = env.int("CHATAPP_RETRIEVAL_K", default=4)
-# Hybrid search: how vector and keyword candidates are fused ("rrf" or "convex"), and the
-# weight of the vector side in a convex combination. Defaults come from `make bench`
-# (bench/results/retrieval.md): convex w=0.8 had the best MRR on the Python FAQ; re-scoring
-# gained only in-sample, so it is off.
-CHATAPP_RETRIEVAL_FUSION = env("CHATAPP_RETRIEVAL_FUSION", default="convex")
+# Hybrid search: how vector and keyword candidates are fused (chatapp/knowledge/selectors/
+# fusion.py). "adaptive" (cosine + pool BM25, the vector share 0.9 down to 0.5 as the keyword
+# leg's best chunk holds more of the query's rare words) beat or tied the better single
+# retriever on every one of six evaluation sets (tuned on their tune splits only; `make bench`,
+# bench/results/retrieval.md, docs/notes/issue-7-fusion.md). The old default is
+# CHATAPP_RETRIEVAL_FUSION=convex with CHATAPP_RETRIEVAL_VECTOR_WEIGHT=0.8 (the weight applies
+# to "convex" and "convex-bm25" only); re-scoring gained only in-sample, so it is off.
+CHATAPP_RETRIEVAL_FUSION = env("CHATAPP_RETRIEVAL_FUSION", default="adaptive")
 CHATAPP_RETRIEVAL_VECTOR_WEIGHT = env.float("CHATAPP_RETRIEVAL_VECTOR_WEIGHT", default=0.8)
 # Drop chat fillers ("uh", "thanks") and a false start before "— sorry," from the query before
 # both retrievers see it (chatapp/knowledge/selectors/normalise.py).

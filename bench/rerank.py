@@ -41,9 +41,10 @@ def run(quick: bool = False) -> dict[str, Any]:
     from bench.machine import cpu_features
     from bench.retrieval import DEPTH, _rank_of
     from bench.retrieval_sets import load_sets
-    from chatapp.knowledge import selectors as sel
 
     setup_django(BENCH_DB)
+    from chatapp.knowledge import selectors as sel
+
     embedder = embedder_load()
     per_set = int(os.environ.get("CHATAPP_BENCH_RERANK_QUESTIONS", "4" if quick else "12"))
     generator = _generator()

@@ -24,8 +24,8 @@ from bench.common import BENCH_DB, Progress, Table, setup_django, vacuum_analyze
 DEPTH = 10  # recall@1/10 and MRR@10
 # Recommended defaults (measured by this benchmark; see bench/results/retrieval.md):
 RECOMMENDED: dict[str, Any] = {
-    "fusion": "adaptive",
-    "vector_weight": 0.8,  # used by the convex methods only; "adaptive" sets its own per query
+    "fusion": "convex",
+    "vector_weight": 0.9,
     "candidates": 40,
     "rescore": False,
     "ef_search": 100,

@@ -29,9 +29,9 @@ LEXICAL_METHODS: Final = frozenset({"convex-bm25", "adaptive"})
 # (IDF-weighted) its best chunk holds. A query whose rare words all sit in one chunk is the
 # case keyword search wins ("error E1042", a product name); one whose words are everywhere or
 # nowhere (paraphrase, chat) is the case the embedding wins.
-# Chosen on the tune splits (bench/results/retrieval.md): 0.5-0.9 had the largest worst-case
-# margin over the better single retriever across the sets; 0.2-0.7 and 0.3-0.8 lost to vector
-# only on the demo help centre, whose questions rarely share the pages' words.
+# The best of the grid on the tune splits (bench/results/retrieval.md); 0.2-0.7 and 0.3-0.8 lost
+# to vector only on the demo help centre. Not the default: plain convex w=0.9 had a larger
+# smallest margin over the single retrievers (docs/notes/issue-7-fusion.md).
 ADAPTIVE_VECTOR_WEIGHT_LOW: Final = 0.5  # vector share when the top chunk holds every rare word
 ADAPTIVE_VECTOR_WEIGHT_HIGH: Final = 0.9  # vector share when it holds none
 

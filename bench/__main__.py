@@ -11,6 +11,8 @@ BENCHMARKS = (
     "retrieval",
     "rerank",
     "latency",
+    "search_http",
+    "routing",
     "indexing",
     "engines",
     "review",

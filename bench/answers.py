@@ -110,14 +110,21 @@ def _sets(quick: bool) -> list[tuple[str, Any, list[dict[str, Any]]]]:
 
 
 def _one(
-    item: dict[str, Any], kb: int, *, embedder: Any, generator: Any, gate: bool, budget: int
+    item: dict[str, Any],
+    kb: int,
+    *,
+    embedder: Any,
+    generator: Any,
+    gate: bool,
+    budget: int,
+    per_part: bool = True,
 ) -> Outcome:
     from django.conf import settings
 
     from chatapp.assistant.stages.common import model_passages
     from chatapp.assistant.stages.retrieval import retrieve
     from workers.inference.answerer import stream_answer
-    from workers.inference.gate import gated_answer
+    from workers.inference.gate import gated_answer, gated_answer_by_part
     from workers.messages import TurnRequest
 
     settings.CHATAPP_CONTEXT_BUDGET_WORDS = budget
@@ -173,17 +180,30 @@ def _one(
         )
     critique = None
     for attempt in range(settings.CHATAPP_MAX_REVISIONS + 1):
-        result = gated_answer(
-            generator,
-            item["question"],
-            passages,
-            judge=generator,
-            parts=parts,
-            critique=critique,
-            max_new_tokens=settings.CHATAPP_ANSWER_MAX_TOKENS,
-            threshold=settings.CHATAPP_REVIEW_THRESHOLD,
-            on_release=seen,
-        )
+        answerable = [p for p in retrieval.parts if p.answerable]
+        if per_part and len(answerable) > 1:  # as the answering stage does
+            by_ref = {p.ref: p for p in passages}
+            result = gated_answer_by_part(
+                generator,
+                [(p.text, [by_ref[r] for r in p.refs if r in by_ref]) for p in answerable],
+                judge=generator,
+                critique=critique,
+                max_new_tokens=settings.CHATAPP_ANSWER_MAX_TOKENS,
+                threshold=settings.CHATAPP_REVIEW_THRESHOLD,
+                on_release=seen,
+            )
+        else:
+            result = gated_answer(
+                generator,
+                item["question"],
+                passages,
+                judge=generator,
+                parts=parts,
+                critique=critique,
+                max_new_tokens=settings.CHATAPP_ANSWER_MAX_TOKENS,
+                threshold=settings.CHATAPP_REVIEW_THRESHOLD,
+                on_release=seen,
+            )
         shown = any(c.claim and c.approved for c in result.checks)
         retry = result.blocked is not None and not result.blocked.policy and not shown
         if not retry or attempt == settings.CHATAPP_MAX_REVISIONS:
@@ -237,19 +257,24 @@ def _row(name: str, split: str, condition: str, outcomes: list[Outcome]) -> list
     ]
 
 
+ONE_PROMPT = "gate, all parts in one prompt"
+
+
 def _conditions(name: str, budget: int) -> list[tuple[str, bool, int]]:
     """The conditions to run on one set.
 
-    ``CHATAPP_BENCH_CONDITIONS="gate"`` keeps only those named (comma-separated), for a run on a
+    ``CHATAPP_BENCH_CONDITIONS="gate"`` keeps only those named (``;``-separated), for a run on a
     busy machine.
     """
     import os
 
     gate = [("gate", True, budget), ("gate, whole passages", True, 0)]
     conditions = [*gate, ("no review", False, budget)] if name in ("demo", "two-part") else gate
+    if name == "two-part":  # the other way to answer several parts: all in one prompt
+        conditions.insert(1, (ONE_PROMPT, True, budget))
     wanted = os.environ.get("CHATAPP_BENCH_CONDITIONS")
     if wanted:
-        names = {part.strip() for part in wanted.split(",")}
+        names = {part.strip() for part in wanted.split(";")}
         conditions = [c for c in conditions if c[0] in names]
     return conditions
 
@@ -275,6 +300,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     generator = get_generator(spec)
     budget = settings.CHATAPP_CONTEXT_BUDGET_WORDS
     sets = _sets(quick)
+    only = os.environ.get("CHATAPP_BENCH_SETS", "")  # e.g. "two-part;northwind"
+    if only:
+        sets = [entry for entry in sets if entry[0] in {n.strip() for n in only.split(";")}]
     rows: list[list[Any]] = []
     data: dict[str, Any] = {
         **run_info(),
@@ -289,7 +317,15 @@ def run(quick: bool = False) -> dict[str, Any]:
             outcomes = []
             for item in items:
                 outcomes.append(
-                    _one(item, kb, embedder=embedder, generator=generator, gate=gate, budget=words)
+                    _one(
+                        item,
+                        kb,
+                        embedder=embedder,
+                        generator=generator,
+                        gate=gate,
+                        budget=words,
+                        per_part=condition != ONE_PROMPT and settings.CHATAPP_ANSWER_PER_PART,
+                    )
                 )
                 progress.advance(note=f"{name}/{condition}")
             rows.extend(
@@ -322,5 +358,8 @@ def run(quick: bool = False) -> dict[str, Any]:
             + json.dumps(data["cpu"])
         ),
     )
-    write_results("answers-quick" if quick else "answers", data, [table])
+    name = "answers-quick" if quick else "answers"
+    if only:  # a partial run does not replace the full table
+        name += "-" + "-".join(sorted(entry[0] for entry in sets))
+    write_results(name, data, [table])
     return data

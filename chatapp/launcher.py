@@ -35,6 +35,11 @@ def _worker_commands() -> list[tuple[str, list[str], dict[str, str]]]:
             warm.append("embedder")
         if {"answering", "review"} & set(queues.split(",")):
             warm.append("llm")
+        extra = {"CHATAPP_WARM": ",".join(warm)}
+        if _query_sized(queues) and not settings.CHATAPP_TORCH_THREADS:
+            # The retriever embeds one question and a few dozen sentences: on 2 busy cores one
+            # torch thread ran its stage in 0.9 s and two in 6.2 s (bench/results/search-http.md).
+            extra["CHATAPP_TORCH_THREADS"] = str(settings.CHATAPP_QUERY_THREADS)
         commands.append(
             (
                 f"worker[{queues}]",
@@ -56,10 +61,15 @@ def _worker_commands() -> list[tuple[str, list[str], dict[str, str]]]:
                     "--without-gossip",
                     "--without-mingle",
                 ],
-                {"CHATAPP_WARM": ",".join(warm)},
+                extra,
             )
         )
     return commands
+
+
+def _query_sized(queues: str) -> bool:
+    """A worker whose models only embed queries and passages' sentences (no LLM, no indexing)."""
+    return set(queues.split(",")) <= {"retrieval", "watchdog"}
 
 
 def _beat_command() -> list[str]:
@@ -191,7 +201,8 @@ def main() -> int:
                         "--log-level",
                         "warning",
                     ],
-                    env=env,
+                    # A pool of warm connections (settings._database says why: web only).
+                    env={"DJANGO_DB_POOL": "true", **env},
                 ),
             )
         )

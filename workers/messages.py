@@ -106,6 +106,18 @@ class CuratedAnswerRef(BaseModel):
     similarity: float
 
 
+class KnowledgeBaseRoute(BaseModel):
+    """A knowledge base's evidence for a question, and whether the retriever searched it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    knowledge_base_id: int
+    name: str
+    relevance: float  # its best hit's calibrated relevance in the shared pool (0: no hit)
+    hits: int = 0  # its chunks in the pool
+    chosen: bool
+
+
 class QuestionPart(BaseModel):
     """One part of a question with several, searched on its own (the retriever's allocation)."""
 
@@ -116,6 +128,7 @@ class QuestionPart(BaseModel):
     refs: list[int] = Field(default_factory=list, description="Passages found for this part")
     relevance: float = 0.0  # the best passage's calibrated relevance
     answerable: bool = True  # relevance reached CHATAPP_RETRIEVAL_MIN_SCORE
+    routes: list[KnowledgeBaseRoute] = Field(default_factory=list)  # with several bases
 
 
 class RetrievalResult(StageMessage):
@@ -134,6 +147,9 @@ class RetrievalResult(StageMessage):
     parts: list[QuestionPart] = Field(default_factory=list)
     # A vague question whose passages point at different topics: this question goes back.
     clarify: str = ""
+    # With several knowledge bases: where the (whole) question was sent, and why. A question
+    # with several parts records this per part instead.
+    routes: list[KnowledgeBaseRoute] = Field(default_factory=list)
 
 
 class Citation(BaseModel):

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from chatapp.accounts.models import User
 from chatapp.accounts.services import api_key_authenticate
 from chatapp.core.errors import ApplicationError
+from chatapp.core.timing import timing_for
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +65,10 @@ def api_view(methods: tuple[str, ...], auth: Auth = "none") -> Callable[[View], 
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method not in methods:
                 return error_response("method_not_allowed", f"Use {', '.join(methods)}.", 405)
+            timing = timing_for(request)
             try:
-                staff = _staff_user(request) if auth != "none" else None
+                with timing.step("auth"):
+                    staff = _staff_user(request) if auth != "none" else None
                 if auth in ("staff", "admin") and staff is None:
                     if bearer_token(request) is not None:
                         return error_response("invalid_token", "Unknown or revoked API key.", 401)
@@ -75,7 +78,9 @@ def api_view(methods: tuple[str, ...], auth: Auth = "none") -> Callable[[View], 
                 if auth == "admin" and staff is not None and not staff.is_admin_role:
                     return error_response("forbidden", "Admins only.", 403)
                 request.staff = staff  # type: ignore[attr-defined]  # set for the view
-                return view(request, *args, **kwargs)
+                response = view(request, *args, **kwargs)
+                timing.apply(response)
+                return response
             except ApplicationError as exc:
                 return JsonResponse(exc.as_dict(), status=exc.status)
             except Exception:

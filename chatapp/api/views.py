@@ -15,6 +15,7 @@ from chatapp.conversations import selectors as conv_selectors
 from chatapp.conversations import services as conv_services
 from chatapp.core.errors import ApplicationError, PermissionDenied
 from chatapp.core.health import system_health
+from chatapp.core.timing import timing_for
 from chatapp.knowledge import curated as kb_curated
 from chatapp.knowledge import jobs as kb_jobs
 from chatapp.knowledge import selectors as kb_selectors
@@ -222,39 +223,42 @@ def document_retry(request: HttpRequest, document_id: int) -> JsonResponse:
 
 @api_view(("POST",), auth="staff")
 def knowledge_base_search(request: HttpRequest, kb_id: int) -> JsonResponse:
-    from chatapp.knowledge.embedding import embedder
+    from chatapp.knowledge.embedding import query_embedder
 
-    kb = kb_selectors.knowledge_base_get(kb_id)
-    body = parse_json(request, schemas.SearchRequest)
-    query = kb_selectors.query_clean(body.query)
-    if not any(ch.isalnum() for ch in query):
-        raise ApplicationError("invalid_query", "The query has no words to search for.")
-    hits = kb_selectors.chunk_search_hybrid(
-        query=query,
-        embedding=embedder().embed([query])[0].tolist(),
-        knowledge_base_ids=[kb.pk],
-        k=body.k,
-    )
-    return JsonResponse(
-        {
-            "results": [
-                {
-                    "document_id": h.document_id,
-                    "chunk_id": h.chunk_id,
-                    "title": h.title,
-                    "text": h.text,
-                    "score": h.score,
-                    "relevance": h.relevance,
-                    "similarity": h.similarity,
-                    "keyword_score": h.keyword_score,
-                    "found_by": list(h.found_by),
-                    "heading_path": h.heading_path,
-                    "anchor": h.anchor,
-                }
-                for h in hits
-            ]
-        }
-    )
+    timing = timing_for(request)
+    with timing.step("parse"):
+        kb = kb_selectors.knowledge_base_get(kb_id)
+        body = parse_json(request, schemas.SearchRequest)
+        query = kb_selectors.query_clean(body.query)
+        if not any(ch.isalnum() for ch in query):
+            raise ApplicationError("invalid_query", "The query has no words to search for.")
+    with timing.step("embed"):
+        embedding = query_embedder().embed([query])[0].tolist()
+    with timing.step("search"):
+        hits = kb_selectors.chunk_search_hybrid(
+            query=query, embedding=embedding, knowledge_base_ids=[kb.pk], k=body.k
+        )
+    with timing.step("serialize"):
+        return JsonResponse(
+            {
+                "results": [
+                    {
+                        "document_id": h.document_id,
+                        "chunk_id": h.chunk_id,
+                        "title": h.title,
+                        "text": h.text,
+                        "score": h.score,
+                        "relevance": h.relevance,
+                        "similarity": h.similarity,
+                        "keyword_score": h.keyword_score,
+                        "found_by": list(h.found_by),
+                        "heading_path": h.heading_path,
+                        "anchor": h.anchor,
+                    }
+                    for h in hits
+                ]
+            }
+        )
 
 
 def _curated_json(item: Any) -> dict[str, Any]:
@@ -269,7 +273,7 @@ def _curated_json(item: Any) -> dict[str, Any]:
 
 @api_view(("GET", "POST"), auth="staff")
 def curated_answer_collection(request: HttpRequest, kb_id: int) -> JsonResponse:
-    from chatapp.knowledge.embedding import embedder
+    from chatapp.knowledge.embedding import query_embedder
 
     kb = kb_selectors.knowledge_base_get(kb_id)
     if request.method == "GET":
@@ -280,7 +284,7 @@ def curated_answer_collection(request: HttpRequest, kb_id: int) -> JsonResponse:
         raise PermissionDenied("Only admins manage curated answers.")
     body = parse_json(request, schemas.CuratedAnswerCreate)
     item = kb_curated.curated_answer_create(
-        knowledge_base=kb, question=body.question, answer=body.answer, embedder=embedder()
+        knowledge_base=kb, question=body.question, answer=body.answer, embedder=query_embedder()
     )
     return JsonResponse(_curated_json(item), status=201)
 

@@ -44,10 +44,10 @@ class CuratedAnswerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @override
     def save_model(self, request: HttpRequest, obj: CuratedAnswer, form: Any, change: bool) -> None:
-        from chatapp.knowledge.embedding import embedder
+        from chatapp.knowledge.embedding import query_embedder
 
         # The question's embedding is what visitors' questions are matched against.
-        obj.embedding = embedder().embed([obj.question])[0].tolist()
+        obj.embedding = query_embedder().embed([obj.question])[0].tolist()
         super().save_model(request, obj, form, change)
 
 

@@ -2,15 +2,53 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+
 from django.conf import settings
 
 from workers.inference.base import Embedder, pick_device
 from workers.inference.registry import get_embedder
 
+logger = logging.getLogger(__name__)
+_query_threads_set = False
+
 
 def embedder() -> Embedder:
     """Return the configured embedder (cached per process by the registry)."""
     return get_embedder(settings.CHATAPP_EMBEDDING_MODEL, device=settings.CHATAPP_DEVICE or None)
+
+
+def query_embedder() -> Embedder:
+    """The embedder a web process uses for its own queries (``/search``, curated answers).
+
+    A query is a few dozen tokens, too little work to share between threads: on 2 busy cores
+    one intra-op thread embedded a query in ~25 ms and two in ~100-160 ms (their barriers wait
+    on a core that is elsewhere), and a web process serves requests side by side anyway.
+    """
+    global _query_threads_set
+    if not _query_threads_set:
+        _query_threads_set = True
+        if settings.CHATAPP_QUERY_THREADS > 0 and not _on_gpu():
+            import torch
+
+            torch.set_num_threads(settings.CHATAPP_QUERY_THREADS)
+    return embedder()
+
+
+def warm_query_embedder_in_background() -> None:
+    """Load the web process's embedder in a thread at start-up, not in the first request."""
+
+    def load() -> None:
+        started = time.monotonic()
+        try:
+            query_embedder().embed(["warm up"])
+            logger.info("query embedder ready in %.1f s", time.monotonic() - started)
+        except Exception:  # the first search loads it again and reports the error
+            logger.exception("query embedder warm-up failed")
+
+    threading.Thread(target=load, name="warm-query-embedder", daemon=True).start()
 
 
 # Chunks per model call when indexing. On 2 idle CPU cores MiniLM embeds 55-64 chunks/s in

@@ -76,12 +76,18 @@ def test_a_failed_engine_check_does_not_stop_the_start(settings, monkeypatch, ca
 def test_the_default_layout_serves_every_queue_and_beat_sends_the_sweep(settings):
     # given
     settings.CHATAPP_WORKERS = ["retrieval,watchdog:1", "indexing:1", "answering,review:1"]
+    settings.CHATAPP_TORCH_THREADS = 0  # torch's default: the retriever gets the query threads
+    settings.CHATAPP_QUERY_THREADS = 1
     # when
     workers = launcher._worker_commands()
     beat = launcher._beat_command()
     # then
     assert [(name, argv[argv.index("-Q") + 1], env) for name, argv, env in workers] == [
-        ("worker[retrieval,watchdog]", "retrieval,watchdog", {"CHATAPP_WARM": "embedder"}),
+        (
+            "worker[retrieval,watchdog]",
+            "retrieval,watchdog",
+            {"CHATAPP_WARM": "embedder", "CHATAPP_TORCH_THREADS": "1"},
+        ),
         ("worker[indexing]", "indexing", {"CHATAPP_WARM": "embedder"}),
         ("worker[answering,review]", "answering,review", {"CHATAPP_WARM": "llm"}),
     ]
@@ -102,3 +108,13 @@ def test_the_default_layout_serves_every_queue_and_beat_sends_the_sweep(settings
     assert settings.CELERY_BEAT_SCHEDULE["sweep-stuck-work"]["task"] == (
         "workers.tasks.sweep.sweep_stuck"
     )
+
+
+def test_a_set_torch_thread_count_holds_for_every_worker(settings):
+    # given
+    settings.CHATAPP_WORKERS = ["retrieval,watchdog:1", "answering,review:1"]
+    settings.CHATAPP_TORCH_THREADS = 2
+    # when
+    workers = launcher._worker_commands()
+    # then: no worker overrides it (each reads the setting)
+    assert all("CHATAPP_TORCH_THREADS" not in env for _, _, env in workers)

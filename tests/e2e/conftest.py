@@ -86,7 +86,7 @@ def stack(
     purge(env, QUEUES)
     procs = [
         start(worker_argv(QUEUES, f"e2e-{port}"), env, "worker"),
-        start(web_argv(port), env, "web"),
+        start(web_argv(port), {**env, "DJANGO_DB_POOL": "true"}, "web"),  # as make run does
     ]
     try:
         wait_healthy(f"http://127.0.0.1:{port}/healthz", procs)

@@ -35,6 +35,7 @@ __all__ = [
     "SentenceGate",
     "critique_for",
     "gated_answer",
+    "gated_answer_by_part",
 ]
 
 REASON_UNSUPPORTED = "unsupported"
@@ -213,6 +214,85 @@ def gated_answer(
     return GatedAnswer(
         draft="".join(draft).strip(),
         released="".join(released).strip(),
+        checks=tuple(checks),
+        blocked=blocked,
+        tokens=tokens,
+    )
+
+
+def gated_answer_by_part(
+    generator: Generator,
+    parts: Sequence[tuple[str, Sequence[Passage]]],
+    *,
+    judge: Generator | None = None,
+    history: Sequence[tuple[str, str]] = (),
+    critique: str | None = None,
+    max_new_tokens: int = 200,
+    threshold: float = 0.5,
+    on_draft: Callback | None = None,
+    on_release: Callback | None = None,
+) -> GatedAnswer:
+    """Answers each part of a question on its own, under the gate, as one reply.
+
+    A small model asked two things in one prompt tends to answer one, or to blend them; asked
+    one at a time, with only that part's passages (numbered as in the whole turn, so citations
+    hold), it answers each as it answers a single question. The parts are written one after
+    the other; the first refused sentence stops the reply, as in ``gated_answer``.
+
+    Args:
+        generator: The answerer LLM.
+        parts: Each part's question and its passages.
+        judge: The reviewer LLM, as for ``gated_answer``.
+        history: Earlier ``(role, text)`` turns of the conversation.
+        critique: The critique of a previous draft; every part's rewrite gets it.
+        max_new_tokens: Upper bound on each part's answer.
+        threshold: A claim's judge support must reach it.
+        on_draft: Called with each raw delta (staff only); parts are separated by a newline.
+        on_release: Called with each approved sentence; parts are separated by a space.
+
+    Returns:
+        The whole reply's gated answer (drafts, released text, checks and tokens together).
+    """
+    drafts: list[str] = []
+    released: list[str] = []
+    checks: list[SentenceCheck] = []
+    tokens = 0
+    blocked: SentenceCheck | None = None
+    for question, passages in parts:
+        separator = " " if released else ""
+        first = True
+
+        def release(piece: str, separator: str = separator) -> None:
+            nonlocal first
+            if on_release is not None:
+                on_release((separator if first else "") + piece)
+            first = False
+
+        if drafts and on_draft is not None:
+            on_draft("\n")
+        result = gated_answer(
+            generator,
+            question,
+            passages,
+            judge=judge,
+            history=history,
+            critique=critique,
+            max_new_tokens=max_new_tokens,
+            threshold=threshold,
+            on_draft=on_draft,
+            on_release=release,
+        )
+        drafts.append(result.draft)
+        if result.released:
+            released.append(result.released)
+        checks.extend(result.checks)
+        tokens += result.tokens
+        if result.blocked is not None:
+            blocked = result.blocked
+            break
+    return GatedAnswer(
+        draft="\n".join(drafts),
+        released=" ".join(released),
         checks=tuple(checks),
         blocked=blocked,
         tokens=tokens,

@@ -17,7 +17,12 @@ from chatapp.assistant.services import (
 from chatapp.assistant.stages.common import WORKER, model_passages
 from workers.inference.answerer import extract_citations
 from workers.inference.base import Generator
-from workers.inference.gate import GatedAnswer, SentenceCheck, gated_answer
+from workers.inference.gate import (
+    GatedAnswer,
+    SentenceCheck,
+    gated_answer,
+    gated_answer_by_part,
+)
 from workers.messages import Citation, ClaimReview, DraftAnswer, PassageRef, RetrievalResult
 
 # Draft deltas to staff are batched so a fast model does not send one Redis message per token.
@@ -178,19 +183,38 @@ def _write_gated(
             stream=stream,
         )
 
-    gated = gated_answer(
-        generator,
-        retrieval.question,
-        model_passages(retrieval.passages),
-        judge=judge,
-        history=[(t.role, t.text) for t in retrieval.history],
-        parts=[p.text for p in retrieval.parts if p.answerable],
-        critique=critique,
-        max_new_tokens=settings.CHATAPP_ANSWER_MAX_TOKENS,
-        threshold=settings.CHATAPP_REVIEW_THRESHOLD,
-        on_draft=on_draft,
-        on_release=on_release,
-    )
+    passages = model_passages(retrieval.passages)
+    answerable = [p for p in retrieval.parts if p.answerable]
+    history = [(t.role, t.text) for t in retrieval.history]
+    max_new_tokens = settings.CHATAPP_ANSWER_MAX_TOKENS
+    threshold = settings.CHATAPP_REVIEW_THRESHOLD
+    if len(answerable) > 1 and settings.CHATAPP_ANSWER_PER_PART:
+        by_ref = {p.ref: p for p in passages}
+        gated = gated_answer_by_part(
+            generator,
+            [(part.text, [by_ref[r] for r in part.refs if r in by_ref]) for part in answerable],
+            judge=judge,
+            history=history,
+            critique=critique,
+            max_new_tokens=max_new_tokens,
+            threshold=threshold,
+            on_draft=on_draft,
+            on_release=on_release,
+        )
+    else:
+        gated = gated_answer(
+            generator,
+            retrieval.question,
+            passages,
+            judge=judge,
+            history=history,
+            parts=[p.text for p in answerable],
+            critique=critique,
+            max_new_tokens=max_new_tokens,
+            threshold=threshold,
+            on_draft=on_draft,
+            on_release=on_release,
+        )
     if pending:
         answer_draft(
             run_id=run_id,

@@ -9,7 +9,8 @@ from django.conf import settings
 from chatapp.assistant.services import step_begin, step_finish
 from chatapp.assistant.stages.common import WORKER
 from chatapp.knowledge.curated import curated_answer_match
-from chatapp.knowledge.selectors import SearchHit, chunk_search_hybrid, query_clean
+from chatapp.knowledge.routing import Route, routed_search
+from chatapp.knowledge.selectors import SearchHit, query_clean
 from workers.inference.base import Embedder
 from workers.inference.context import compress_passages
 from workers.inference.policy import sanitize_passage
@@ -21,6 +22,7 @@ from workers.inference.questions import (
 )
 from workers.messages import (
     CuratedAnswerRef,
+    KnowledgeBaseRoute,
     PassageRef,
     QuestionPart,
     RetrievalResult,
@@ -93,8 +95,8 @@ def retrieve(request: TurnRequest, *, embedder: Embedder) -> RetrievalResult:
     queries = [contextual_query(request)] if len(texts) == 1 else texts
     vectors = embedder.embed([query_clean(q) for q in queries])
     share = settings.CHATAPP_RETRIEVAL_K if len(texts) == 1 else PART_K
-    found = [
-        chunk_search_hybrid(
+    searches = [
+        routed_search(
             query=query,
             embedding=vectors[i].tolist(),
             knowledge_base_ids=request.knowledge_base_ids,
@@ -102,7 +104,9 @@ def retrieve(request: TurnRequest, *, embedder: Embedder) -> RetrievalResult:
         )
         for i, query in enumerate(queries)
     ]
-    parts, passages = _allocate(texts, queries, found)
+    found = [hits for hits, _ in searches]
+    routes = [[_route_message(r) for r in routed] for _, routed in searches]
+    parts, passages = _allocate(texts, queries, found, routes)
     nothing_relevant = not passages
     clarify = "" if nothing_relevant or len(texts) > 1 else _clarify(request, found[0])
     if passages and not clarify:
@@ -117,11 +121,15 @@ def retrieve(request: TurnRequest, *, embedder: Embedder) -> RetrievalResult:
         model=embedder.name,
         parts=parts if len(parts) > 1 else [],
         clarify=clarify,
+        routes=routes[0] if len(parts) == 1 else [],
     )
 
 
 def _allocate(
-    texts: list[str], queries: list[str], found: list[list[SearchHit]]
+    texts: list[str],
+    queries: list[str],
+    found: list[list[SearchHit]],
+    routes: list[list[KnowledgeBaseRoute]],
 ) -> tuple[list[QuestionPart], list[PassageRef]]:
     """Number the passages of the answerable parts (each chunk once) and note who found what.
 
@@ -130,7 +138,7 @@ def _allocate(
     """
     passages: dict[int, PassageRef] = {}
     parts = []
-    for text, query, hits in zip(texts, queries, found, strict=True):
+    for text, query, hits, routed in zip(texts, queries, found, routes, strict=True):
         best = max((h.relevance for h in hits), default=0.0)
         answerable = bool(hits) and best >= settings.CHATAPP_RETRIEVAL_MIN_SCORE
         refs = []
@@ -145,9 +153,20 @@ def _allocate(
                 refs=refs,
                 relevance=round(best, 4),
                 answerable=answerable,
+                routes=routed,
             )
         )
     return parts, list(passages.values())
+
+
+def _route_message(route: Route) -> KnowledgeBaseRoute:
+    return KnowledgeBaseRoute(
+        knowledge_base_id=route.knowledge_base_id,
+        name=route.name,
+        relevance=route.relevance,
+        hits=route.hits,
+        chosen=route.chosen,
+    )
 
 
 def _passage_ref(ref: int, hit: SearchHit) -> PassageRef:

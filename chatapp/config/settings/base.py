@@ -122,6 +122,17 @@ def _database(url: str) -> dict[str, Any]:
     config["HOST"] = unquote(config.get("HOST") or "")  # postgresql://user@%2Fsocket%2Fdir/db
     config["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=0)
     config["CONN_HEALTH_CHECKS"] = True
+    if env.bool("DJANGO_DB_POOL", default=False):
+        # Web processes: under ASGI each request runs in its own thread, so persistent connections
+        # cannot be reused and every request would open one (a Postgres fork and set-up, ~10+ ms
+        # of a /search). Django's psycopg pool hands a warm connection to each request instead.
+        # Workers leave it off: a pool's threads do not survive Celery's fork.
+        config["CONN_MAX_AGE"] = 0  # Django requires 0 with a pool
+        options["pool"] = {
+            "min_size": 1,
+            "max_size": env.int("DJANGO_DB_POOL_MAX", default=8),
+            "timeout": 10,
+        }
     return config
 
 
@@ -199,6 +210,11 @@ CHATAPP_LLM_ENGINE = env("CHATAPP_LLM_ENGINE", default="auto")
 # threads fighting the web server and the database cost more than they give: SmolLM2 measured
 # 6.9 tokens/s on 1 thread vs 0.8 on 2 while other work ran.
 CHATAPP_TORCH_THREADS = env.int("CHATAPP_TORCH_THREADS", default=0)
+# torch threads for query-sized embedding work: a web process's /search, and the retrieval worker
+# `make run` starts while CHATAPP_TORCH_THREADS is 0; 0 = torch's default (one per core).
+CHATAPP_QUERY_THREADS = env.int("CHATAPP_QUERY_THREADS", default=1)
+# Load the query embedder when a web process starts, so no request waits for it.
+CHATAPP_WARM_QUERY_EMBEDDER = env.bool("CHATAPP_WARM_QUERY_EMBEDDER", default=True)
 # Passages per embedding batch when indexing; 0 = by device (16 on CPU, 256 on CUDA).
 CHATAPP_EMBED_BATCH_SIZE = env.int("CHATAPP_EMBED_BATCH_SIZE", default=0)
 
@@ -228,6 +244,14 @@ CHATAPP_CURATED_MIN_SIMILARITY = env.float("CHATAPP_CURATED_MIN_SIMILARITY", def
 # Below this relevance (after fusion/re-scoring) the pipeline treats the question as unanswerable.
 # 0.4 lets all 32 answerable demo questions through and stops 5 of the 8 out-of-scope ones.
 CHATAPP_RETRIEVAL_MIN_SCORE = env.float("CHATAPP_RETRIEVAL_MIN_SCORE", default=0.4)
+# A question with several parts: answer each part in its own generation with its own passages
+# (bench/results/answers.md, the two-part set), rather than all parts in one prompt.
+CHATAPP_ANSWER_PER_PART = env.bool("CHATAPP_ANSWER_PER_PART", default=True)
+# Several knowledge bases in a conversation: one search pools CHATAPP_ROUTE_POOL hits over all of
+# them; a base whose best hit is more than CHATAPP_ROUTE_MARGIN below the best base's is dropped
+# (chatapp/knowledge/routing.py; bench/routing.py measured it). 1.0 turns routing off.
+CHATAPP_ROUTE_MARGIN = env.float("CHATAPP_ROUTE_MARGIN", default=0.15)
+CHATAPP_ROUTE_POOL = env.int("CHATAPP_ROUTE_POOL", default=12)
 # Words of passage text the answerer reads in all (sentences that matter most to the question);
 # on a CPU the prompt is the cost of a turn. 0 = whole passages.
 CHATAPP_CONTEXT_BUDGET_WORDS = env.int("CHATAPP_CONTEXT_BUDGET_WORDS", default=220)

@@ -26,6 +26,7 @@ CHATAPP_LLM_ENGINE = env("CHATAPP_TEST_LLM_ENGINE", default="torch")
 CHATAPP_ANSWER_MAX_TOKENS = 40
 # The test worker shares 2 cores with the web server, Postgres and pytest itself.
 CHATAPP_TORCH_THREADS = 1
+CHATAPP_WARM_QUERY_EMBEDDER = False  # tests that search load it themselves
 CHATAPP_REVIEW_MAX_CLAIMS = 2
 # SmolLM2-135M is a weak judge: it gives P(Yes) ~0.3-0.6 even to claims copied verbatim from a
 # passage, so its threshold sits lower than the 1.5B default. Invented numbers still fail review.

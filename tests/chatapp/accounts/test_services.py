@@ -4,7 +4,11 @@ import pytest
 from django.core.management import call_command
 
 from chatapp.accounts.models import ApiKey, User
-from chatapp.accounts.services import api_key_authenticate, api_key_create
+from chatapp.accounts.services import (
+    API_KEY_TOUCH_INTERVAL,
+    api_key_authenticate,
+    api_key_create,
+)
 from tests.factories.accounts import AgentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -21,6 +25,25 @@ def test_api_key_is_stored_hashed_and_authenticates():
     assert api_key_authenticate(raw) == agent
     assert api_key_authenticate(raw[:-1] + ("a" if raw[-1] != "a" else "b")) is None
     assert api_key_authenticate("garbage") is None
+
+
+def test_last_use_is_written_at_most_once_a_minute():
+    # given: a key used once, a moment ago
+    raw = api_key_create(user=AgentFactory.create())
+    api_key_authenticate(raw)
+    first = ApiKey.objects.get().last_used_at
+    assert first is not None
+    # when: used again within the minute
+    api_key_authenticate(raw)
+    # then: no second write
+    assert ApiKey.objects.get().last_used_at == first
+    # when: the last use is older than the interval
+    ApiKey.objects.update(last_used_at=first - API_KEY_TOUCH_INTERVAL)
+    api_key_authenticate(raw)
+    # then: it is written again
+    again = ApiKey.objects.get().last_used_at
+    assert again is not None
+    assert again > first - API_KEY_TOUCH_INTERVAL
 
 
 def test_customer_keys_do_not_authenticate():

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from chatapp.accounts.services import api_key_create
+from chatapp.core.timing import parse_server_timing
 from tests.factories.accounts import AgentFactory
 from tests.factories.knowledge import ChunkFactory, DocumentFactory, KnowledgeBaseFactory
 
@@ -78,3 +79,7 @@ def test_search_ranks_by_meaning_and_words_and_says_who_found_it(client, key):
     assert results[0]["title"] == "Doc 0"
     assert "vector" in results[0]["found_by"]
     assert 0.0 <= results[0]["relevance"] <= 1.0
+    # and where its time went, for operators and bench/search_http.py
+    steps = parse_server_timing(response.headers["Server-Timing"])
+    assert list(steps) == ["auth", "parse", "embed", "search", "serialize"]
+    assert all(ms >= 0.0 for ms in steps.values())

@@ -283,6 +283,44 @@ def test_a_clarifying_question_goes_back_without_a_model_and_without_a_review_ba
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(("per_part", "chats"), [(True, 2), (False, 1)])
+def test_a_question_with_two_parts_is_answered_a_part_at_a_time(
+    per_part, chats, settings, dispatched, broadcasts, committed
+):
+    # given: two answerable parts, each with its own passage
+    from chatapp.assistant.stages import answer_run
+    from workers.messages import QuestionPart
+
+    settings.CHATAPP_ANSWER_PER_PART = per_part
+    run = _run(committed)
+    delivery = PASSAGE.model_copy(
+        update={"ref": 2, "chunk_id": 12, "title": "Delivery", "text": "Delivery is free."}
+    )
+    retrieval = _retrieval(run).model_copy(
+        update={
+            "question": "How long do refunds take and is delivery free?",
+            "passages": [PASSAGE, delivery],
+            "parts": [
+                QuestionPart(text="How long do refunds take", search_query="q1", refs=[1]),
+                QuestionPart(text="is delivery free?", search_query="q2", refs=[2]),
+            ],
+        }
+    )
+    generator = ScriptedGenerator(reply="Refunds take 5 to 10 business days [1].")
+
+    # when
+    draft = answer_run(retrieval, generator=generator, judge=ScriptedGenerator(yes=[0.9] * 2))
+
+    # then: one generation per part (or one for all), one reply
+    assert len(generator.chats) == chats
+    assert draft.gated is True
+    assert draft.released == "Refunds take 5 to 10 business days [1]."
+    if per_part:  # the second part's prompt and gate hold only its passage: "5 to 10" is refused
+        assert "Delivery" not in " ".join(m["content"] for m in generator.chats[0])
+        assert [(c.released, c.refs) for c in draft.checks] == [(True, [1]), (False, [2])]
+
+
+@pytest.mark.django_db
 def test_a_part_without_passages_is_handed_to_people_after_the_answer(
     dispatched, broadcasts, committed
 ):

@@ -132,3 +132,79 @@ def test_a_vague_question_over_several_topics_gets_a_clarifying_question_once():
     assert "“Delivery times”" in first.clarify
     assert again.clarify == ""  # asked once already: answer instead
     assert again.passages
+
+
+def _two_kb_request(kbs, question: str) -> TurnRequest:
+    return TurnRequest(
+        run_id=1,
+        conversation_id="c",
+        message_id=1,
+        question=question,
+        knowledge_base_ids=[kb.pk for kb in kbs],
+    )
+
+
+@pytest.mark.django_db
+def test_a_question_goes_to_the_knowledge_base_that_answers_it_and_the_trace_says_why():
+    # given: a help centre about refunds and delivery, a handbook about accounts
+    from chatapp.assistant.stages.retrieval import retrieve
+
+    shop = KnowledgeBaseFactory.create(name="Shop help")
+    accounts = KnowledgeBaseFactory.create(name="Accounts handbook")
+    refund = _chunk(shop, "Refunds", "Refunds take 5 days. Refunds go to your card.")
+    _chunk(shop, "Delivery", "Delivery takes 3 days.")
+    _chunk(accounts, "Passwords", "To reset a password use the reset link. Plus cost is 4.99.")
+
+    # when
+    result = retrieve(_two_kb_request([shop, accounts], "how long do refunds take?"),
+                      embedder=AxisEmbedder())  # fmt: skip
+
+    # then: only the shop's passages, and both bases' evidence in the message
+    assert {p.chunk_id for p in result.passages} >= {refund}
+    assert {p.title for p in result.passages} <= {"Refunds", "Delivery"}
+    chosen = {r.name: r.chosen for r in result.routes}
+    assert chosen == {"Shop help": True, "Accounts handbook": False}
+    assert result.routes[0].name == "Shop help"
+    assert result.routes[0].relevance > result.routes[1].relevance
+
+
+@pytest.mark.django_db
+def test_each_part_of_a_question_is_routed_on_its_own():
+    # given
+    from chatapp.assistant.stages.retrieval import retrieve
+
+    shop = KnowledgeBaseFactory.create(name="Shop help")
+    accounts = KnowledgeBaseFactory.create(name="Accounts handbook")
+    _chunk(shop, "Refunds", "Refunds take 5 days.")
+    _chunk(accounts, "Passwords", "To reset your password use the reset link.")
+
+    # when
+    result = retrieve(
+        _two_kb_request(
+            [shop, accounts], "how do I reset my password and how long do refunds take?"
+        ),
+        embedder=AxisEmbedder(),
+    )
+
+    # then: the first part went to the handbook, the second to the shop
+    assert len(result.parts) == 2
+    routed = [[r.name for r in part.routes if r.chosen] for part in result.parts]
+    assert routed == [["Accounts handbook"], ["Shop help"]]
+    assert result.routes == []  # recorded per part
+    titles = {p.ref: p.title for p in result.passages}
+    assert titles[result.parts[0].refs[0]] == "Passwords"
+    assert titles[result.parts[1].refs[0]] == "Refunds"
+
+
+@pytest.mark.django_db
+def test_one_knowledge_base_records_no_routes():
+    # given
+    from chatapp.assistant.stages.retrieval import retrieve
+
+    kb = KnowledgeBaseFactory.create()
+    _chunk(kb, "Refunds", "Refunds take 5 days.")
+    # when
+    result = retrieve(_request(kb, "how long do refunds take?"), embedder=AxisEmbedder())
+    # then
+    assert result.routes == []
+    assert [p.title for p in result.passages] == ["Refunds"]

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 import pytest
+from typing_extensions import override
 
 from workers.inference import gate as gate_module
 from workers.inference import sentence_check
-from workers.inference.base import Passage
+from workers.inference.base import Generator, Passage
 from workers.inference.gate import (
     REASON_POLICY,
     REASON_UNSUPPORTED,
     SentenceGate,
     critique_for,
     gated_answer,
+    gated_answer_by_part,
 )
 
 REFUNDS = Passage(
@@ -213,3 +217,90 @@ def test_gated_answer_asks_for_a_figure_only_for_a_one_part_figure_question(scri
     assert one_part.blocked is not None
     assert one_part.blocked.grounding == gate_module.NO_FIGURE
     assert two_parts.blocked is None
+
+
+class PartReplies(Generator):
+    """One reply per chat, in order (a part at a time); records the prompts."""
+
+    name = "parts"
+
+    def __init__(self, replies: list[str], yes: list[float]) -> None:
+        self.replies = replies
+        self.yes = yes
+        self.chats: list[list[dict[str, str]]] = []
+
+    @override
+    def stream_chat(
+        self, messages: list[dict[str, str]], *, max_new_tokens: int, stop: Sequence[str] = ()
+    ) -> Iterator[str]:
+        self.chats.append(messages)
+        yield from (word + " " for word in self.replies[len(self.chats) - 1].split())
+
+    @override
+    def yes_probability(self, messages: list[dict[str, str]]) -> float:
+        return self.yes.pop(0)
+
+
+def test_each_part_is_answered_with_its_own_passages_as_one_reply():
+    # given
+    model = PartReplies(
+        ["Refunds take 5 to 10 business days [1].", "Delivery is free over 50 GBP [2]."],
+        yes=[0.9, 0.8],
+    )
+    released: list[str] = []
+    drafted: list[str] = []
+
+    # when
+    result = gated_answer_by_part(
+        model,
+        [("how long do refunds take", [REFUNDS]), ("is delivery free?", [DELIVERY])],
+        judge=model,
+        on_release=released.append,
+        on_draft=drafted.append,
+    )
+
+    # then: one reply, each part from its own prompt, citations numbered as in the turn
+    assert released == [
+        "Refunds take 5 to 10 business days [1].",
+        " Delivery is free over 50 GBP [2].",
+    ]
+    assert result.released == "".join(released)
+    assert result.blocked is None
+    assert len(model.chats) == 2
+    first_prompt = " ".join(m["content"] for m in model.chats[0])
+    second_prompt = " ".join(m["content"] for m in model.chats[1])
+    assert "Refund timing" in first_prompt
+    assert "Delivery" not in first_prompt
+    assert "[2] Delivery" in second_prompt
+    assert "how long do refunds take" not in second_prompt
+    assert result.draft.split("\n") == [
+        "Refunds take 5 to 10 business days [1].",
+        "Delivery is free over 50 GBP [2].",
+    ]
+    assert "\n" in "".join(drafted)
+    assert result.tokens == 8 + 7  # words of both parts
+
+
+def test_a_refused_part_stops_the_reply_and_later_parts_are_not_written():
+    # given: the second part's claim is unsupported
+    model = PartReplies(
+        [
+            "Refunds take 5 to 10 business days [1].",
+            "We sell oak lamps [2].",
+            "Never written [1].",
+        ],
+        yes=[0.9, 0.1],
+    )
+    # when
+    result = gated_answer_by_part(
+        model,
+        [("refunds?", [REFUNDS]), ("lamps?", [DELIVERY]), ("more refunds?", [REFUNDS])],
+        judge=model,
+    )
+    # then
+    assert result.released == "Refunds take 5 to 10 business days [1]."
+    assert result.blocked is not None
+    assert result.blocked.sentence == "We sell oak lamps [2]."
+    assert result.reason == REASON_UNSUPPORTED
+    assert len(model.chats) == 2
+    assert [c.approved for c in result.checks] == [True, False]

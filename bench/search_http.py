@@ -1,0 +1,270 @@
+"""``/search`` over HTTP at 10k and 100k chunks: what a client waits for, and where it goes.
+
+A real uvicorn process serves the app on loopback against each scale's bench database (the
+synthetic chunks of bench/latency.py). A client sends the questions one after another on a
+kept-alive connection with an admin API key, as an integration would, and reads the
+``Server-Timing`` header the API sends with every response, so the share of each step (auth,
+parse, query embedding, hybrid query, JSON) is what production reports too. The baseline,
+measured in the same run, is the hybrid query alone, called in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    BENCH_DB,
+    EVAL_DIR,
+    Progress,
+    Table,
+    ensure_database,
+    percentile,
+    setup_django,
+    write_results,
+)
+from chatapp.core.timing import parse_server_timing
+
+ROOT = Path(__file__).resolve().parent.parent
+WARMUP = 10
+STEPS = ("auth", "parse", "embed", "search", "serialize")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def _server(database_url: str) -> Iterator[str]:
+    """A uvicorn process serving the app on loopback (one worker, as ``make run`` starts)."""
+    import httpx
+
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_DB_POOL": "true",  # as make run starts its web process
+        "DJANGO_SETTINGS_MODULE": "chatapp.config.settings.base",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "chatapp.config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the web server exited with {proc.returncode}")
+            try:
+                httpx.get(f"{base}/api/v1/openapi.json", timeout=2)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _api_key() -> str:
+    from chatapp.accounts.services import api_key_create, user_ensure
+
+    user = user_ensure(username="bench-admin", role="admin", password=None)
+    return api_key_create(user=user, name="bench search")
+
+
+def _measure(
+    n: int, kb_id: int, queries: list[str], qvecs: Any, rows: list[list[Any]], shares: list[Any]
+) -> None:
+    import httpx
+
+    from chatapp.knowledge import selectors as sel
+
+    database = f"chatapp_bench_{n // 1000}k"
+    token = _api_key()
+    # The baseline: the same hybrid query, in this process, query embedding excluded.
+    for q, v in zip(queries[:WARMUP], qvecs[:WARMUP], strict=True):
+        sel.chunk_search_hybrid(query=q, embedding=v.tolist(), knowledge_base_ids=[kb_id], k=10)
+    alone = []
+    for q, v in zip(queries, qvecs, strict=True):
+        vec = v.tolist()
+        started = time.perf_counter()
+        sel.chunk_search_hybrid(query=q, embedding=vec, knowledge_base_ids=[kb_id], k=10)
+        alone.append((time.perf_counter() - started) * 1000)
+    with _server(ensure_database(database)) as base, httpx.Client(base_url=base) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        path = f"/api/v1/knowledge-bases/{kb_id}/search"
+        for q in queries[:WARMUP]:  # loads the embedder, opens the database connection
+            client.post(path, json={"query": q, "k": 10}, headers=headers, timeout=120)
+        wall: list[float] = []
+        steps: dict[str, list[float]] = {s: [] for s in STEPS}
+        progress = Progress(f"/search over HTTP at {n}", len(queries), "requests")
+        for q in queries:
+            started = time.perf_counter()
+            response = client.post(path, json={"query": q, "k": 10}, headers=headers, timeout=60)
+            wall.append((time.perf_counter() - started) * 1000)
+            response.raise_for_status()
+            timing = parse_server_timing(response.headers.get("Server-Timing", ""))
+            for step in STEPS:
+                steps[step].append(timing.get(step, 0.0))
+            progress.advance()
+    p50_alone = percentile(alone, 50)
+    rows.append([n, "hybrid query alone (baseline)", p50_alone, percentile(alone, 95), 1.0])
+    p50_http = percentile(wall, 50)
+    rows.append([n, "/search over HTTP", p50_http, percentile(wall, 95), p50_http / p50_alone])
+    mean_wall = sum(wall) / len(wall)
+    accounted = 0.0
+    for step in STEPS:
+        mean = sum(steps[step]) / len(steps[step])
+        accounted += mean
+        shares.append([n, step, percentile(steps[step], 50), mean, mean / mean_wall])
+    rest = mean_wall - accounted
+    shares.append([n, "outside the view (server, network, client)", None, rest, rest / mean_wall])
+
+
+def _stage_split(embedder: Any, quick: bool) -> list[list[Any]]:
+    """The retrieval stage's own time, step by step, on the demo help centre (in process).
+
+    The stage's functions are wrapped with timers here, in the bench only; the stage is the
+    one the worker runs (``retrieve``), with the worker's embedder.
+    """
+    import chatapp.assistant.stages.retrieval as stage
+    from bench.corpus import demo_kb_ensure, demo_questions
+    from workers.messages import TurnRequest
+
+    kb_id, _ = demo_kb_ensure(embedder)
+    spent: dict[str, list[float]] = {}
+    originals = {
+        name: getattr(stage, name)
+        for name in ("curated_answer_match", "routed_search", "model_excerpts")
+    }
+
+    def timed(name: str, fn: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent.setdefault(name, []).append((time.perf_counter() - started) * 1000)
+
+        return wrapper
+
+    class TimedEmbedder:
+        name = embedder.name
+
+        def embed(self, texts: Any, **kwargs: Any) -> Any:
+            return timed(f"embed ({'query' if len(texts) == 1 else 'sentences'})", embedder.embed)(
+                texts, **kwargs
+            )
+
+    questions = [q["question"] for q in demo_questions()]
+    questions = questions[:12] if quick else questions
+    totals = []
+    try:
+        for name, fn in originals.items():
+            setattr(stage, name, timed(name, fn))
+        for i, question in enumerate(questions):
+            request = TurnRequest(
+                run_id=i + 1,
+                conversation_id="bench",
+                message_id=i + 1,
+                question=question,
+                knowledge_base_ids=[kb_id],
+            )
+            started = time.perf_counter()
+            stage.retrieve(request, embedder=TimedEmbedder())  # type: ignore[arg-type]
+            totals.append((time.perf_counter() - started) * 1000)
+    finally:
+        for name, fn in originals.items():
+            setattr(stage, name, fn)
+    # model_excerpts embeds the passages' sentences: count that under the embedder, not twice.
+    total_mean = sum(totals) / len(totals)
+    rows = [["retrieval stage, whole", percentile(totals, 50), total_mean, 1.0]]
+    for name, values in sorted(spent.items()):
+        mean = sum(values) / len(questions)  # per turn (a step may run 0 or several times)
+        rows.append([name, percentile(values, 50), mean, mean / total_mean])
+    return rows
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    from bench.common import embedder_load
+    from bench.corpus import faq_questions
+    from bench.latency import QUICK_SCALES, SCALES, _scale_kb, _source
+
+    setup_django(BENCH_DB)
+    embedder = embedder_load()
+    texts, vectors = _source(embedder)
+    faq = [json.loads(line)["question"] for line in (EVAL_DIR / "python_faq.jsonl").open()]
+    queries = faq if not quick else faq[:40]
+    queries = queries + [q.question.lower().rstrip("?") for q in faq_questions()][: len(queries)]
+    qvecs = embedder.embed(queries, batch_size=64)
+    rows: list[list[Any]] = []
+    shares: list[list[Any]] = []
+    for n in QUICK_SCALES if quick else SCALES:
+        kb_id = _scale_kb(n, texts, vectors)
+        _measure(n, kb_id, queries, qvecs, rows, shares)
+    import torch
+
+    stage_rows = []
+    default_threads = torch.get_num_threads()
+    # Both thread counts in one run, same load: the ratio holds where the figures do not.
+    for threads in (default_threads, 1):
+        torch.set_num_threads(threads)
+        stage_rows += [[threads, *row] for row in _stage_split(embedder, quick)]
+    torch.set_num_threads(default_threads)
+    latency = Table(
+        "/search over HTTP (ms per request, k=10, one client on a kept-alive connection)",
+        ["chunks", "what", "p50 ms", "p95 ms", "p50 / query p50"],
+        rows,
+        note=(
+            "One uvicorn worker on loopback with an admin API key; the query is embedded in the "
+            "web process (MiniLM, loaded once). The baseline is the hybrid query alone in the "
+            "bench process, same run, same questions."
+        ),
+    )
+    split = Table(
+        "Where the time of a /search request goes (from its Server-Timing header)",
+        ["chunks", "step", "p50 ms", "mean ms", "share of mean"],
+        shares,
+    )
+    stage = Table(
+        "The retrieval stage of a turn, step by step (demo help centre, in process)",
+        ["torch threads", "step", "p50 ms per call", "mean ms per turn", "share of the stage"],
+        stage_rows,
+        note=(
+            "model_excerpts includes its sentence embedding (also listed under embed); "
+            "routed_search is the hybrid search (one knowledge base: no routing)."
+        ),
+    )
+    data = {"latency": rows, "steps": shares, "stage": stage_rows, "queries": len(queries)}
+    write_results("search-http-quick" if quick else "search-http", data, [latency, split, stage])
+    return data

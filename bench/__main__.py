@@ -9,6 +9,7 @@ import time
 
 BENCHMARKS = (
     "retrieval",
+    "rerank",
     "latency",
     "search_http",
     "routing",

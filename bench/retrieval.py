@@ -1,9 +1,11 @@
-"""Retrieval quality: Python FAQ over the Python docs (recall@k, MRR), and the demo threshold.
+"""Retrieval quality on six evaluation sets, every fusion method in one run; the demo threshold.
 
-Every number comes from the real selectors on the real Postgres, so what is measured is what
-the pipeline runs. The main table uses the recommended settings below (passed explicitly, so
-the table does not depend on what settings/env say today) and adds a row for the current
-settings when they differ.
+Every number comes from the real selectors on the real Postgres. Per question the candidate
+pool (both retrievers' top 40, each with both scores and its tsvector) is fetched once through
+``chunk_search_pool`` and every fusion method ranks that same pool with the selectors' own
+functions; keyword only, vector only and the settings' default go through
+``chunk_search_keyword``, ``chunk_search_vector`` and ``chunk_search_hybrid`` themselves. The
+sets and their tune/held-out splits: ``bench/retrieval_sets.py``.
 """
 
 from __future__ import annotations
@@ -17,183 +19,171 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import (
-    BENCH_DB,
-    Progress,
-    Table,
-    setup_django,
-    vacuum_analyze,
-    write_results,
-)
+from bench.common import BENCH_DB, Progress, Table, setup_django, vacuum_analyze, write_results
 
-DEPTH = 10  # recall@1/5/10 and MRR@10
+DEPTH = 10  # recall@1/10 and MRR@10
 # Recommended defaults (measured by this benchmark; see bench/results/retrieval.md):
 RECOMMENDED: dict[str, Any] = {
     "fusion": "convex",
-    "vector_weight": 0.8,
+    "vector_weight": 0.9,
     "candidates": 40,
     "rescore": False,
     "ef_search": 100,
+    "normalise_query": True,
 }
 # The highest relevance threshold that lets every answerable demo question through.
 RECOMMENDED_MIN_SCORE = 0.4
-CONVEX_WEIGHTS = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9)
-CANDIDATE_SWEEP = (20, 40, 80)
 THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(2, 17))
 BOOTSTRAP = 2000
+# (low, high) vector weights of adaptive fusion tried on the tune splits.
+ADAPTIVE_GRID = ((0.2, 0.7), (0.3, 0.8), (0.4, 0.8), (0.4, 0.9), (0.5, 0.9))
 
 
 @dataclass(frozen=True)
 class Scores:
     r1: float
-    r5: float
     r10: float
     mrr: float
-    anchor_r10: float
-    anchor_mrr: float
-    passing: float  # share of questions whose best hit passes RECOMMENDED_MIN_SCORE
-    ms: float
+    mrr_tune: float
+    mrr_held: float
     reciprocal_ranks: tuple[float, ...]
 
     def row(self, name: str) -> list[Any]:
-        return [name, self.r1, self.r5, self.r10, self.mrr, self.anchor_r10, self.anchor_mrr,
-                self.passing, self.ms]  # fmt: skip
+        return [name, self.r1, self.r10, self.mrr, self.mrr_tune, self.mrr_held]
 
 
-COLUMNS = [
-    "search", "R@1", "R@5", "R@10", "MRR@10", "anchor R@10", "anchor MRR",
-    f"relevance ≥ {RECOMMENDED_MIN_SCORE}", "p50 ms",
-]  # fmt: skip
-Search = Callable[[str, list[float]], Sequence[Any]]
+COLUMNS = ["search", "R@1", "R@10", "MRR@10", "MRR tune", "MRR held-out"]
+Ranker = Callable[[Any], list[int]]  # pool -> document ids, best first
 
 
-def _first_hit(keys: Sequence[Any], wanted: Callable[[Any], bool]) -> int | None:
-    return next((i for i, key in enumerate(keys[:DEPTH]) if wanted(key)), None)
+def scores(ranks: Sequence[int | None], splits: Sequence[str]) -> Scores:
+    """Recall and MRR from the 0-based rank of each question's first right document."""
+    rr = [0.0 if r is None or r >= DEPTH else 1.0 / (r + 1) for r in ranks]
 
-
-def evaluate(
-    search: Search,
-    questions: Sequence[Any],
-    vectors: np.ndarray[Any, Any],
-    doc_keys: dict[int, str],
-    label: str,
-) -> Scores:
-    """Run ``search`` for every FAQ question; page hits and (page, anchor) hits."""
-    page_ranks: list[int | None] = []
-    anchor_ranks: list[int | None] = []
-    best_relevance: list[float] = []
-    times = []
-    progress = Progress(label, len(questions), "questions", every_s=10.0)
-    for q, v in zip(questions, vectors, strict=True):
-        started = time.perf_counter()
-        hits = search(q.question, v.tolist())
-        times.append((time.perf_counter() - started) * 1000)
-        best_relevance.append(max((h.relevance for h in hits), default=0.0))
-        pages = [doc_keys.get(h.document_id, "") for h in hits]
-        anchors = [(doc_keys.get(h.document_id, ""), h.anchor) for h in hits]
-        page_ranks.append(_first_hit(pages, q.pages.__contains__))
-        anchor_ranks.append(_first_hit(anchors, q.linked.__contains__))
-        progress.advance()
-    n = len(questions)
-
-    def recall(ranks: list[int | None], k: int) -> float:
-        return sum(1 for r in ranks if r is not None and r < k) / n
-
-    def rr(ranks: list[int | None]) -> list[float]:
-        return [0.0 if r is None else 1.0 / (r + 1) for r in ranks]
+    def mean(values: Sequence[float]) -> float:
+        return float(np.mean(values)) if values else float("nan")
 
     return Scores(
-        recall(page_ranks, 1),
-        recall(page_ranks, 5),
-        recall(page_ranks, 10),
-        sum(rr(page_ranks)) / n,
-        recall(anchor_ranks, 10),
-        sum(rr(anchor_ranks)) / n,
-        sum(r >= RECOMMENDED_MIN_SCORE for r in best_relevance) / n,
-        float(np.median(times)),
-        tuple(rr(page_ranks)),
+        mean([r is not None and r < 1 for r in ranks]),
+        mean([r is not None and r < DEPTH for r in ranks]),
+        mean(rr),
+        mean([x for x, s in zip(rr, splits, strict=True) if s == "tune"]),
+        mean([x for x, s in zip(rr, splits, strict=True) if s != "tune"]),
+        tuple(rr),
     )
 
 
-def paired_bootstrap(a: Sequence[float], b: Sequence[float]) -> float:
-    """Share of question resamples in which ``a`` has the higher mean (MRR): P(a > b)."""
+def paired_bootstrap(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
+    """MRR difference a - b over question resamples: (P(a > b), 2.5th and 97.5th percentile)."""
     rng = random.Random(7)
     n = len(a)
-    wins = 0
+    diffs = np.asarray(a) - np.asarray(b)
+    means = []
     for _ in range(BOOTSTRAP):
         idx = [rng.randrange(n) for _ in range(n)]
-        wins += sum(a[i] - b[i] for i in idx) > 0
-    return wins / BOOTSTRAP
+        means.append(float(diffs[idx].mean()))
+    wins = sum(m > 0 for m in means) / BOOTSTRAP
+    return wins, float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def _hybrid(kb: int, **options: Any) -> Search:
-    from chatapp.knowledge import selectors as sel
+def _rank_of(doc_ids: Sequence[int], keys: dict[int, str], gold: frozenset[str]) -> int | None:
+    return next((i for i, d in enumerate(doc_ids[:DEPTH]) if keys.get(d, "") in gold), None)
 
-    options.setdefault("ef_search", RECOMMENDED["ef_search"])
-    return lambda q, v: sel.chunk_search_hybrid(
-        query=q, embedding=v, knowledge_base_ids=[kb], k=DEPTH, **options
+
+def _method_rankers() -> dict[str, Ranker]:
+    """Every fusion variant, ranking a fetched pool (no queries)."""
+    from chatapp.knowledge.selectors.fusion import (
+        fuse_adaptive,
+        fuse_weighted,
+        pool_bm25,
     )
+    from chatapp.knowledge.selectors.rescoring import fuse_convex, fuse_rrf, rescore_candidates
+
+    def ranked(pool: Any, fuse: Callable[[list[Any], Any], object], rescore: bool = False
+               ) -> list[int]:  # fmt: skip
+        found = list(pool.candidates)
+        fuse(found, pool.stats)
+        found.sort(key=lambda c: (-c.score, c.chunk_id))
+        if rescore:
+            found = rescore_candidates(found, pool.stats)
+        return [c.document_id for c in found[:DEPTH]]
+
+    out: dict[str, Ranker] = {}
+    for w in (0.3, 0.5, 0.7, 0.8, 0.9):
+        out[f"convex w={w}"] = lambda p, w=w: ranked(p, lambda f, s: fuse_convex(f, w))
+    out["convex w=0.8 + rescore"] = lambda p: ranked(p, lambda f, s: fuse_convex(f, 0.8), True)
+    for w in (0.3, 0.5, 0.7):
+        out[f"convex-bm25 w={w}"] = lambda p, w=w: ranked(
+            p, lambda f, s: fuse_weighted(f, pool_bm25(f, s), w)
+        )
+    for k in (5, 20, 60):
+        out[f"rrf k={k}"] = lambda p, k=k: ranked(p, lambda f, s: fuse_rrf(f, k))
+    for lo, hi in ADAPTIVE_GRID:
+        out[f"adaptive {lo}-{hi}"] = lambda p, lo=lo, hi=hi: ranked(
+            p, lambda f, s: fuse_adaptive(f, s, lo, hi)
+        )
+    return out
 
 
-def _searches(kb: int) -> dict[str, Search]:
-    from django.conf import settings
+def _evaluate_set(rset: Any, embedder: Any) -> dict[str, Scores]:
+    """Every search on one set: both query forms (as typed, normalised) for every method."""
+    from django.test.utils import override_settings
 
     from chatapp.knowledge import selectors as sel
 
     rec = RECOMMENDED
-    searches: dict[str, Search] = {
-        "keyword only": lambda q, v: sel.chunk_search_keyword(
-            query=q, knowledge_base_ids=[kb], k=DEPTH, embedding=v
-        ),
-        "vector only": lambda q, v: sel.chunk_search_vector(
-            embedding=v, knowledge_base_ids=[kb], k=DEPTH, ef_search=rec["ef_search"]
-        ),
-        "hybrid rrf": _hybrid(kb, fusion="rrf", candidates=rec["candidates"], rescore=False),
-        f"hybrid convex w={rec['vector_weight']}": _hybrid(
-            kb,
-            fusion="convex",
-            vector_weight=rec["vector_weight"],
-            candidates=rec["candidates"],
-            rescore=False,
-        ),
-        f"hybrid {rec['fusion']} + rescore": _hybrid(
-            kb,
-            fusion=rec["fusion"],
-            vector_weight=rec["vector_weight"],
-            candidates=rec["candidates"],
-            rescore=True,
-        ),
-    }
-    current = (
-        settings.CHATAPP_RETRIEVAL_FUSION,
-        settings.CHATAPP_RETRIEVAL_VECTOR_WEIGHT,
-        settings.CHATAPP_RETRIEVAL_CANDIDATES,
-        settings.CHATAPP_RETRIEVAL_RESCORE,
-        settings.CHATAPP_HNSW_EF_SEARCH,
-    )
-    wanted = tuple(
-        rec[k] for k in ("fusion", "vector_weight", "candidates", "rescore", "ef_search")
-    )
-    if current != wanted:
-        searches["hybrid, current settings"] = lambda q, v: sel.chunk_search_hybrid(
-            query=q, embedding=v, knowledge_base_ids=[kb], k=DEPTH
+    rankers = _method_rankers()
+    texts = [q.text for q in rset.questions]
+    ranks: dict[str, list[int | None]] = {}
+    times: dict[str, list[float]] = {}
+    progress = Progress(rset.name, len(texts), "questions", every_s=15.0)
+    forms = {"": False, " [normalised]": True}
+    vectors = {
+        suffix: embedder.embed(
+            [sel.query_clean(t, conversational=on) for t in texts], batch_size=64
         )
-    return searches
-
-
-def _sweeps(kb: int) -> dict[str, Search]:
-    out: dict[str, Search] = {}
-    for w in CONVEX_WEIGHTS:
-        out[f"convex w={w}"] = _hybrid(kb, fusion="convex", vector_weight=w, rescore=False)
-    for n in CANDIDATE_SWEEP:
-        for fusion in ("rrf", "convex"):
-            for rescore in (False, True):
-                name = f"{fusion} candidates={n}" + (" + rescore" if rescore else "")
-                out[name] = _hybrid(
-                    kb, fusion=fusion, vector_weight=RECOMMENDED["vector_weight"],
-                    candidates=n, rescore=rescore,
+        for suffix, on in forms.items()
+    }
+    for i, q in enumerate(rset.questions):
+        for suffix, on in forms.items():
+            v = vectors[suffix][i].tolist()
+            kbs = [q.kb]
+            with override_settings(CHATAPP_RETRIEVAL_NORMALISE_QUERY=on):
+                text = q.text
+                timed: dict[str, Callable[[], Sequence[Any]]] = {
+                    "keyword only": lambda text=text, v=v, kbs=kbs: sel.chunk_search_keyword(
+                        query=text, knowledge_base_ids=kbs, k=DEPTH, embedding=v),
+                    "vector only": lambda v=v, kbs=kbs: sel.chunk_search_vector(
+                        embedding=v, knowledge_base_ids=kbs, k=DEPTH, ef_search=rec["ef_search"]),
+                    "default (chunk_search_hybrid)": lambda text=text, v=v, kbs=kbs: (
+                        sel.chunk_search_hybrid(
+                            query=text, embedding=v, knowledge_base_ids=kbs, k=DEPTH)),
+                }  # fmt: skip
+                for name, fn in timed.items():
+                    started = time.perf_counter()
+                    hits = fn()
+                    times.setdefault(name + suffix, []).append(time.perf_counter() - started)
+                    doc_ids = [h.document_id for h in hits]
+                    ranks.setdefault(name + suffix, []).append(
+                        _rank_of(doc_ids, rset.doc_keys, q.gold)
+                    )
+                pool = sel.chunk_search_pool(
+                    query=q.text, embedding=v, knowledge_base_ids=kbs,
+                    candidates=rec["candidates"], ef_search=rec["ef_search"], lexical=True,
                 )  # fmt: skip
+            for name, rank in rankers.items():
+                ranks.setdefault(name + suffix, []).append(
+                    _rank_of(rank(pool), rset.doc_keys, q.gold)
+                )
+        progress.advance()
+    splits = [q.split for q in rset.questions]
+    out = {name: scores(r, splits) for name, r in ranks.items()}
+    for name, t in times.items():
+        _P50_MS[(rset.name, name)] = 1000 * float(np.median(t))
     return out
+
+
+_P50_MS: dict[tuple[str, str], float] = {}
 
 
 def _demo(embedder: Any) -> tuple[list[list[Any]], list[list[Any]], list[dict[str, Any]]]:
@@ -204,7 +194,9 @@ def _demo(embedder: Any) -> tuple[list[list[Any]], list[list[Any]], list[dict[st
     kb, _ = demo_kb_ensure(embedder)
     keys = documents_by_key(kb)
     questions = demo_questions()
-    vectors = embedder.embed([q["question"] for q in questions])
+    from chatapp.knowledge.selectors import query_clean
+
+    vectors = embedder.embed([query_clean(q["question"]) for q in questions])
     per_question = []
     for q, v in zip(questions, vectors, strict=True):
         hits = chunk_search_hybrid(
@@ -246,62 +238,87 @@ def _demo(embedder: Any) -> tuple[list[list[Any]], list[list[Any]], list[dict[st
     return sweep, confusion, per_question
 
 
-def _faq(kb: int, embedder: Any, quick: bool) -> tuple[list[Table], dict[str, Any]]:
-    from bench.corpus import documents_by_key, faq_questions
-    from chatapp.knowledge.models import Chunk
+def _summary(results: dict[str, dict[str, Scores]], column: str) -> Table:
+    names = list(next(iter(results.values())))
+    sets = list(results)
+    rows = [[name] + [getattr(results[s][name], column) for s in sets] for name in names]
+    return Table(f"{column} of every search on every set", ["search", *sets], rows)
 
-    doc_keys = documents_by_key(kb)
-    questions = faq_questions()
-    started = time.perf_counter()
-    vectors = embedder.embed([q.question for q in questions], batch_size=64)
-    embed_rate = len(questions) / (time.perf_counter() - started)
-    scores = {name: evaluate(fn, questions, vectors, doc_keys, name)
-              for name, fn in _searches(kb).items()}  # fmt: skip
-    rows = [s.row(name) for name, s in scores.items()]
-    chosen = next(s for name, s in scores.items() if name.startswith("hybrid convex"))
-    odds = {
-        single: paired_bootstrap(chosen.reciprocal_ranks, scores[single].reciprocal_ranks)
-        for single in ("vector only", "keyword only")
-    }
-    chunks = Chunk.objects.filter(knowledge_base_id=kb).count()
-    note = (
-        f"{len(questions)} Python FAQ questions (of 87 with linked pages; 2 link only FAQ pages, "
-        f"which stay out of the index), {chunks} chunks from {len(doc_keys)} pages. A hit is a "
-        "chunk of a linked page; the anchor columns also need the chunk's section anchor to be "
-        f"the linked one. Recommended: {RECOMMENDED}. Paired bootstrap over questions: "
-        f"P(hybrid convex MRR > vector only) = {odds['vector only']:.2f}, "
-        f"P(> keyword only) = {odds['keyword only']:.2f}. "
-        f"Questions embedded at {embed_rate:.0f}/s (batch 64)."
-    )
-    tables = [Table("Retrieval quality, Python FAQ → Python docs", COLUMNS, rows, note)]
-    data: dict[str, Any] = {"columns": COLUMNS, "rows": rows, "chunks": chunks, "odds": odds}
-    if not quick:
-        sweep_rows = [
-            evaluate(fn, questions, vectors, doc_keys, name).row(name)
-            for name, fn in _sweeps(kb).items()
-        ]
-        tables.append(Table("Tuning sweep (same questions)", COLUMNS, sweep_rows))
-        data["sweep"] = sweep_rows
-    return tables, data
+
+def _noise(results: dict[str, dict[str, Scores]], default: str) -> tuple[Table, list[Any]]:
+    rows = []
+    for set_name, by_method in results.items():
+        chosen = by_method[default].reciprocal_ranks
+        for single in ("keyword only", "vector only", "keyword only [normalised]",
+                       "vector only [normalised]", "convex w=0.8"):  # fmt: skip
+            p, lo, hi = paired_bootstrap(chosen, by_method[single].reciprocal_ranks)
+            diff = float(np.mean(chosen) - np.mean(by_method[single].reciprocal_ranks))
+            verdict = (
+                "worse beyond noise" if hi < 0 else "better beyond noise" if lo > 0
+                else "within noise"
+            )  # fmt: skip
+            rows.append([set_name, single, len(chosen), diff, lo, hi, p, verdict])
+    table = Table(
+        f"Noise: paired bootstrap of MRR@10, {default} minus each baseline",
+        ["set", "baseline", "questions", "MRR diff", "95% low", "95% high", "P(default better)",
+         "verdict"],
+        rows,
+        note=(
+            f"{BOOTSTRAP} resamples of the questions (with replacement), the same resample for "
+            "both searches. The rule: the default may never be worse than keyword only or vector "
+            "only on any set beyond noise, i.e. the 95% interval of its MRR difference must "
+            "reach 0."
+        ),
+    )  # fmt: skip
+    return table, rows
 
 
 def run(quick: bool = False) -> dict[str, Any]:
     from bench.common import embedder_load
-    from bench.corpus import CorpusMissing, docs_kb_ensure
+    from bench.machine import cpu_features
+    from bench.retrieval_sets import load_sets
 
     setup_django(BENCH_DB)
+    from chatapp.knowledge.selectors.fusion import FUSION_METHODS
+
     embedder = embedder_load()
+    sets = load_sets(embedder, lambda m: print(m, file=sys.stderr, flush=True))
+    vacuum_analyze()
+    results: dict[str, dict[str, Scores]] = {}
     tables: list[Table] = []
-    data: dict[str, Any] = {"recommended": RECOMMENDED, "min_score": RECOMMENDED_MIN_SCORE}
-    try:
-        kb, _ = docs_kb_ensure(embedder)
-    except CorpusMissing as exc:
-        print(f"retrieval: skipping the Python FAQ benchmark: {exc}", file=sys.stderr)
-    else:
-        vacuum_analyze()
-        faq_tables, data["faq"] = _faq(kb, embedder, quick)
-        tables += faq_tables
+    for rset in sets:
+        qs = rset.questions[:20] if quick else rset.questions
+        rset = type(rset)(rset.name, qs, rset.doc_keys)
+        results[rset.name] = _evaluate_set(rset, embedder)
+        n_tune = sum(q.split == "tune" for q in qs)
+        tables.append(
+            Table(
+                f"{rset.name}: {len(qs)} questions ({n_tune} tune, {len(qs) - n_tune} held-out)",
+                [*COLUMNS, "p50 ms"],
+                [
+                    [*s.row(name), _P50_MS.get((rset.name, name), float("nan"))]
+                    for name, s in results[rset.name].items()
+                ],
+            )
+        )
+    default = "default (chunk_search_hybrid) [normalised]"
+    summary = [_summary(results, c) for c in ("mrr", "mrr_tune", "mrr_held")]
+    noise, noise_rows = _noise(results, default)
+    data: dict[str, Any] = {
+        "recommended": RECOMMENDED,
+        "fusion_methods": FUSION_METHODS,
+        "min_score": RECOMMENDED_MIN_SCORE,
+        "cpu": cpu_features(),
+        "sets": {name: {m: s.row(m)[1:] for m, s in by.items()} for name, by in results.items()},
+        "noise": noise_rows,
+    }
+    cpu = data["cpu"]
+    machine = Table(
+        "Machine", ["cpu", "cores", "flags", "torch capability"],
+        [[cpu["model"], cpu["cores"], " ".join(cpu["flags"]), cpu["torch_cpu_capability"]]],
+    )  # fmt: skip
     sweep, confusion, per_question = _demo(embedder)
+    tables = [machine, *summary, noise, *tables]
     tables.append(
         Table(
             "Demo help centre: relevance threshold sweep (best hit's relevance)",

@@ -7,10 +7,12 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any, Final
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchQuery
 from django.db import connection
 
 from chatapp.knowledge.models import FTS_CONFIG, Chunk
+from chatapp.knowledge.selectors.normalise import query_normalise
 from chatapp.knowledge.selectors.rescoring import (
     QueryStats,
     QueryTerm,
@@ -32,13 +34,20 @@ _OPERATOR_WORDS: Final = frozenset({"or", "and", "not"})
 # --- Query sanitising -------------------------------------------------------------------------
 
 
-def query_clean(query: str) -> str:
+def query_clean(query: str, *, conversational: bool | None = None) -> str:
     """Normalise a visitor's query for search: NFC, no control characters, at most 1000 chars.
 
     Embed the cleaned text, so an absurdly long message costs no more than a normal one.
+
+    Args:
+        query: The visitor's words.
+        conversational: Also drop chat fillers and a false start before a self-correction
+            (``normalise.py``); ``CHATAPP_RETRIEVAL_NORMALISE_QUERY`` when None.
     """
     text = _CONTROL_RE.sub(" ", unicodedata.normalize("NFC", query or ""))
     text = " ".join(text.split())
+    if settings.CHATAPP_RETRIEVAL_NORMALISE_QUERY if conversational is None else conversational:
+        text = query_normalise(text)
     if len(text) > MAX_QUERY_CHARS:  # cut before the word that crosses the limit
         text = text[: MAX_QUERY_CHARS + 1].rsplit(" ", 1)[0][:MAX_QUERY_CHARS]
     return text

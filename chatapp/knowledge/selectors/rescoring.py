@@ -109,11 +109,11 @@ class Candidate:
 # --- Fusion -----------------------------------------------------------------------------------
 
 
-def fuse_rrf(candidates: Sequence[Candidate]) -> None:
-    """Set each score to the reciprocal rank fusion sum of 1 / (RRF_K + rank), ranks from 1."""
+def fuse_rrf(candidates: Sequence[Candidate], k: int = RRF_K) -> None:
+    """Set each score to the reciprocal rank fusion sum of 1 / (k + rank), ranks from 1."""
     for c in candidates:
         c.score = sum(
-            1.0 / (RRF_K + rank + 1) for rank in (c.vector_rank, c.keyword_rank) if rank is not None
+            1.0 / (k + rank + 1) for rank in (c.vector_rank, c.keyword_rank) if rank is not None
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
@@ -15,6 +15,12 @@ from django.db.models.functions import Cast
 from pgvector.django import CosineDistance
 
 from chatapp.knowledge.models import EMBEDDING_DIM, FTS_CONFIG, Chunk
+from chatapp.knowledge.selectors.fusion import (
+    FUSION_METHODS,
+    LEXICAL_METHODS,
+    FusionMethod,
+    fuse_pool,
+)
 from chatapp.knowledge.selectors.query import (
     build_ts_query,
     match_words,
@@ -22,17 +28,11 @@ from chatapp.knowledge.selectors.query import (
     query_terms,
 )
 from chatapp.knowledge.selectors.rescoring import (
-    RESCORE_DEPTH,
     Candidate,
     QueryStats,
-    fuse_convex,
-    fuse_rrf,
     relevance,
     rescore_candidates,
 )
-
-FusionMethod = Literal["rrf", "convex"]
-FUSION_METHODS: Final = ("rrf", "convex")
 
 # pgvector refuses hnsw.ef_search above 1000.
 MAX_EF_SEARCH: Final = 1000
@@ -40,7 +40,7 @@ MAX_EF_SEARCH: Final = 1000
 # length alone, then map into 0..1 with rank / (rank + 1).
 TS_RANK_NORMALIZATION: Final = 1 | 32
 ERR_EMBEDDING_DIM = "The query embedding has {got} dimensions; the index holds {want}."
-ERR_FUSION = "Unknown fusion method {got!r}; use one of: rrf, convex."
+ERR_FUSION = "Unknown fusion method {got!r}; use one of: " + ", ".join(FUSION_METHODS) + "."
 
 
 @dataclass(frozen=True)
@@ -294,6 +294,74 @@ def chunk_search_keyword(
     return [_hit(c, relevance(c.similarity, stats.unknown_share)) for c in found]
 
 
+@dataclass
+class Pool:
+    """Both retrievers' candidates for one query, each with both scores, and the query's terms."""
+
+    candidates: list[Candidate]
+    stats: QueryStats
+
+
+def chunk_search_pool(
+    *,
+    query: str,
+    embedding: Sequence[float],
+    knowledge_base_ids: Sequence[int],
+    candidates: int,
+    ef_search: int,
+    lexical: bool,
+) -> Pool:
+    """The candidate pool of a hybrid search, before fusion (``chunk_search_hybrid`` ranks it).
+
+    Args:
+        query: The visitor's words.
+        embedding: The query's embedding.
+        knowledge_base_ids: Where to search.
+        candidates: Chunks per retriever.
+        ef_search: HNSW candidate list size.
+        lexical: Also fetch every candidate's tsvector (for BM25 and re-scoring).
+
+    Returns:
+        The pool, vector candidates first (in their order), then the keyword-only ones.
+    """
+    terms = query_terms(query)
+    if not terms or not knowledge_base_ids:
+        return Pool([], QueryStats((), 0))
+    stats = query_stats(terms, knowledge_base_ids)
+    ts_query = build_ts_query([t.word for t in stats.content])
+    kbs = knowledge_base_ids
+    pool: dict[int, Candidate] = {}
+    for rank, c in enumerate(_vector_candidates(embedding, ts_query, kbs, candidates, ef_search)):
+        c.vector_rank = rank
+        pool[c.chunk_id] = c
+    for rank, c in enumerate(_keyword_candidates(embedding, stats, kbs, candidates)):
+        pool.setdefault(c.chunk_id, c).keyword_rank = rank
+    found = list(pool.values())
+    if lexical and found:
+        _add_lexical_fields(found)
+    return Pool(found, stats)
+
+
+def pool_rank(
+    pool: Pool,
+    *,
+    fusion: FusionMethod,
+    vector_weight: float,
+    rrf_k: int,
+    rescore: bool,
+) -> list[Candidate]:
+    """Fuse a pool and sort it, best first (re-scored on top when ``rescore``).
+
+    The pool must hold tsvectors (``lexical=True``) for the BM25-based methods and re-scoring.
+    """
+    found = list(pool.candidates)
+    fuse_pool(found, pool.stats, fusion, vector_weight=vector_weight, rrf_k=rrf_k)
+    found.sort(key=lambda c: (-c.score, c.chunk_id))
+    if rescore:
+        found = rescore_candidates(found, pool.stats)
+    return found
+
+
 def chunk_search_hybrid(
     *,
     query: str,
@@ -305,6 +373,7 @@ def chunk_search_hybrid(
     rescore: bool | None = None,
     candidates: int | None = None,
     ef_search: int | None = None,
+    rrf_k: int | None = None,
 ) -> list[SearchHit]:
     """Search chunks by meaning and by words, fused, optionally re-scored.
 
@@ -316,13 +385,15 @@ def chunk_search_hybrid(
         embedding: The query's embedding (for vector search); embed ``query_clean(query)``.
         knowledge_base_ids: Where to search.
         k: How many hits to return.
-        fusion: ``"rrf"`` or ``"convex"``; ``CHATAPP_RETRIEVAL_FUSION`` when None.
-        vector_weight: Vector share of a convex combination; ``CHATAPP_RETRIEVAL_VECTOR_WEIGHT``
+        fusion: One of ``FUSION_METHODS`` (``fusion.py``); ``CHATAPP_RETRIEVAL_FUSION`` when
+            None.
+        vector_weight: Vector share of the convex methods; ``CHATAPP_RETRIEVAL_VECTOR_WEIGHT``
             when None.
         rescore: Re-score the fused top (``rescoring.py``); ``CHATAPP_RETRIEVAL_RESCORE`` when
             None.
         candidates: Chunks per retriever; ``CHATAPP_RETRIEVAL_CANDIDATES`` when None.
         ef_search: HNSW candidate list size; ``CHATAPP_HNSW_EF_SEARCH`` when None.
+        rrf_k: The RRF constant; ``CHATAPP_RETRIEVAL_RRF_K`` when None.
 
     Returns:
         Up to ``k`` hits, best first. A query without words (empty, punctuation) gives ``[]``.
@@ -334,30 +405,24 @@ def chunk_search_hybrid(
     if method not in FUSION_METHODS:
         raise ValueError(ERR_FUSION.format(got=method))
     _check_embedding(embedding)
-    terms = query_terms(query)
-    if not terms or not knowledge_base_ids or k <= 0:
+    if not query_terms(query) or not knowledge_base_ids or k <= 0:
         return []
     weight = settings.CHATAPP_RETRIEVAL_VECTOR_WEIGHT if vector_weight is None else vector_weight
-    limit = max(candidates or settings.CHATAPP_RETRIEVAL_CANDIDATES, k)
-    ef = ef_search or settings.CHATAPP_HNSW_EF_SEARCH
     use_rescore = settings.CHATAPP_RETRIEVAL_RESCORE if rescore is None else rescore
-    stats = query_stats(terms, knowledge_base_ids)
-    ts_query = build_ts_query([t.word for t in stats.content])
-    kbs = knowledge_base_ids
-    pool: dict[int, Candidate] = {}
-    for rank, c in enumerate(_vector_candidates(embedding, ts_query, kbs, limit, ef)):
-        c.vector_rank = rank
-        pool[c.chunk_id] = c
-    for rank, c in enumerate(_keyword_candidates(embedding, stats, kbs, limit)):
-        pool.setdefault(c.chunk_id, c).keyword_rank = rank
-    found = list(pool.values())
-    if method == "rrf":
-        fuse_rrf(found)
-    else:
-        fuse_convex(found, weight)
-    found.sort(key=lambda c: (-c.score, c.chunk_id))
-    if use_rescore:
-        _add_lexical_fields(found[:RESCORE_DEPTH])
-        found = rescore_candidates(found, stats)
-    unknown = stats.unknown_share
+    pool = chunk_search_pool(
+        query=query,
+        embedding=embedding,
+        knowledge_base_ids=knowledge_base_ids,
+        candidates=max(candidates or settings.CHATAPP_RETRIEVAL_CANDIDATES, k),
+        ef_search=ef_search or settings.CHATAPP_HNSW_EF_SEARCH,
+        lexical=use_rescore or method in LEXICAL_METHODS,
+    )
+    found = pool_rank(
+        pool,
+        fusion=method,
+        vector_weight=weight,
+        rrf_k=rrf_k or settings.CHATAPP_RETRIEVAL_RRF_K,
+        rescore=use_rescore,
+    )
+    unknown = pool.stats.unknown_share
     return [_hit(c, relevance(c.similarity, unknown)) for c in found[:k]]

@@ -355,17 +355,22 @@ def test_no_knowledge_bases_or_no_k_means_no_queries(db, django_assert_num_queri
 def test_hybrid_search_runs_a_fixed_number_of_queries(kb_with_chunks, django_assert_num_queries):
     # given: more chunks than candidates, so the HNSW query needs no exact fallback
     kb, _ = kb_with_chunks
-    # when: term statistics, savepoint, ef_search, vector, release, keyword (+ tsvectors to
-    # re-score)
+    # when: term statistics, savepoint, ef_search, vector, release, keyword (+ tsvectors for
+    # BM25 fusion or re-scoring)
     with django_assert_num_queries(6) as plain:
         sel.chunk_search_hybrid(
             query="refunds", embedding=basis((0, 1.0)), knowledge_base_ids=[kb.pk], k=2,
-            candidates=2, rescore=False,
+            candidates=2, rescore=False, fusion="convex",
         )  # fmt: skip
     with django_assert_num_queries(7):
         sel.chunk_search_hybrid(
             query="refunds", embedding=basis((0, 1.0)), knowledge_base_ids=[kb.pk], k=2,
-            candidates=2, rescore=True, ef_search=77,
+            candidates=2, rescore=True, ef_search=77, fusion="convex",
+        )  # fmt: skip
+    with django_assert_num_queries(7):
+        sel.chunk_search_hybrid(
+            query="refunds", embedding=basis((0, 1.0)), knowledge_base_ids=[kb.pk], k=2,
+            candidates=2, rescore=False, fusion="adaptive",
         )  # fmt: skip
     # then
     assert "set_config('hnsw.ef_search'" in plain.captured_queries[2]["sql"]

@@ -258,6 +258,7 @@ def _row(name: str, split: str, condition: str, outcomes: list[Outcome]) -> list
 
 
 ONE_PROMPT = "gate, all parts in one prompt"
+PER_PART = "gate, each part on its own"
 
 
 def _conditions(name: str, budget: int) -> list[tuple[str, bool, int]]:
@@ -270,8 +271,11 @@ def _conditions(name: str, budget: int) -> list[tuple[str, bool, int]]:
 
     gate = [("gate", True, budget), ("gate, whole passages", True, 0)]
     conditions = [*gate, ("no review", False, budget)] if name in ("demo", "two-part") else gate
-    if name == "two-part":  # the other way to answer several parts: all in one prompt
-        conditions.insert(1, (ONE_PROMPT, True, budget))
+    if name == "two-part":  # the other way to answer several parts than the default's
+        from django.conf import settings
+
+        other = ONE_PROMPT if settings.CHATAPP_ANSWER_PER_PART else PER_PART
+        conditions.insert(1, (other, True, budget))
     wanted = os.environ.get("CHATAPP_BENCH_CONDITIONS")
     if wanted:
         names = {part.strip() for part in wanted.split(";")}
@@ -324,7 +328,8 @@ def run(quick: bool = False) -> dict[str, Any]:
                         generator=generator,
                         gate=gate,
                         budget=words,
-                        per_part=condition != ONE_PROMPT and settings.CHATAPP_ANSWER_PER_PART,
+                        per_part=condition == PER_PART
+                        or (condition != ONE_PROMPT and settings.CHATAPP_ANSWER_PER_PART),
                     )
                 )
                 progress.advance(note=f"{name}/{condition}")

@@ -278,9 +278,10 @@ CHATAPP_CURATED_MIN_SIMILARITY = env.float("CHATAPP_CURATED_MIN_SIMILARITY", def
 # Below this relevance (after fusion/re-scoring) the pipeline treats the question as unanswerable.
 # 0.4 lets all 32 answerable demo questions through and stops 5 of the 8 out-of-scope ones.
 CHATAPP_RETRIEVAL_MIN_SCORE = env.float("CHATAPP_RETRIEVAL_MIN_SCORE", default=0.4)
-# A question with several parts: answer each part in its own generation with its own passages
-# (bench/results/answers.md, the two-part set), rather than all parts in one prompt.
-CHATAPP_ANSWER_PER_PART = env.bool("CHATAPP_ANSWER_PER_PART", default=True)
+# A question with several parts: answer each part in its own generation with its own passages,
+# rather than all parts in one prompt. Off: on the two-part set (bench/results/answers-two-part.md)
+# it answered 3 of 11 vs 2 of 11, neither with both parts right, in 1.7x the time on a CPU.
+CHATAPP_ANSWER_PER_PART = env.bool("CHATAPP_ANSWER_PER_PART", default=False)
 # Several knowledge bases in a conversation: one search pools CHATAPP_ROUTE_POOL hits over all of
 # them; a base whose best hit is more than CHATAPP_ROUTE_MARGIN below the best base's is dropped
 # (chatapp/knowledge/routing.py; bench/routing.py measured it). 1.0 turns routing off.

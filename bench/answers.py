@@ -121,10 +121,10 @@ def _one(
 ) -> Outcome:
     from django.conf import settings
 
+    from chatapp.assistant.stages.answering import gated_reply
     from chatapp.assistant.stages.common import model_passages
     from chatapp.assistant.stages.retrieval import retrieve
     from workers.inference.answerer import stream_answer
-    from workers.inference.gate import gated_answer, gated_answer_by_part
     from workers.messages import TurnRequest
 
     settings.CHATAPP_CONTEXT_BUDGET_WORDS = budget
@@ -151,7 +151,6 @@ def _one(
             reason,
         )
     passages = model_passages(retrieval.passages)
-    parts = [p.text for p in retrieval.parts if p.answerable]
     first: list[float] = []
 
     def seen(_: str) -> None:
@@ -180,30 +179,14 @@ def _one(
         )
     critique = None
     for attempt in range(settings.CHATAPP_MAX_REVISIONS + 1):
-        answerable = [p for p in retrieval.parts if p.answerable]
-        if per_part and len(answerable) > 1:  # as the answering stage does
-            by_ref = {p.ref: p for p in passages}
-            result = gated_answer_by_part(
-                generator,
-                [(p.text, [by_ref[r] for r in p.refs if r in by_ref]) for p in answerable],
-                judge=generator,
-                critique=critique,
-                max_new_tokens=settings.CHATAPP_ANSWER_MAX_TOKENS,
-                threshold=settings.CHATAPP_REVIEW_THRESHOLD,
-                on_release=seen,
-            )
-        else:
-            result = gated_answer(
-                generator,
-                item["question"],
-                passages,
-                judge=generator,
-                parts=parts,
-                critique=critique,
-                max_new_tokens=settings.CHATAPP_ANSWER_MAX_TOKENS,
-                threshold=settings.CHATAPP_REVIEW_THRESHOLD,
-                on_release=seen,
-            )
+        result = gated_reply(
+            retrieval,
+            generator=generator,
+            judge=generator,
+            critique=critique,
+            per_part=per_part,
+            on_release=seen,
+        )
         shown = any(c.claim and c.approved for c in result.checks)
         retry = result.blocked is not None and not result.blocked.policy and not shown
         if not retry or attempt == settings.CHATAPP_MAX_REVISIONS:

@@ -235,20 +235,25 @@ def _exact_search(vec: list[float], kb_id: int) -> list[int]:
         return [r[0] for r in cursor.fetchall()]
 
 
+def search_queries(quick: bool) -> list[str]:
+    """The Python-FAQ questions as written, then as typed in a hurry (lower case, no "?")."""
+    import json
+
+    from bench.common import EVAL_DIR
+    from bench.corpus import faq_questions
+
+    faq = [json.loads(line)["question"] for line in (EVAL_DIR / "python_faq.jsonl").open()]
+    queries = faq if not quick else faq[:40]
+    return queries + [q.question.lower().rstrip("?") for q in faq_questions()][: len(queries)]
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     from bench.common import embedder_load
-    from bench.corpus import faq_questions
 
     setup_django(BENCH_DB)
     embedder = embedder_load()
     texts, vectors = _source(embedder)
-    import json
-
-    from bench.common import EVAL_DIR
-
-    faq = [json.loads(line)["question"] for line in (EVAL_DIR / "python_faq.jsonl").open()]
-    queries = faq if not quick else faq[:40]
-    queries = queries + [q.question.lower().rstrip("?") for q in faq_questions()][: len(queries)]
+    queries = search_queries(quick)
     qvecs = embedder.embed(queries, batch_size=64)
     rows: list[list[Any]] = []
     recall: dict[str, Any] = {}

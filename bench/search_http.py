@@ -10,10 +10,8 @@ measured in the same run, is the hybrid query alone, called in this process.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +20,6 @@ from typing import Any
 
 from bench.common import (
     BENCH_DB,
-    EVAL_DIR,
     Progress,
     Table,
     ensure_database,
@@ -50,26 +47,24 @@ def _server(database_url: str) -> Iterator[str]:
     """A uvicorn process serving the app on loopback (one worker, as ``make run`` starts)."""
     import httpx
 
+    from chatapp.core import embedded
+
     port = _free_port()
+    # A real Redis for the server: the rate limits are checked in it on every API call, as in
+    # production (the bench process itself only has a placeholder URL).
+    redis_dir = ROOT / "var" / "bench-http"
+    redis_url, _ = embedded.ensure_redis(redis_dir, append_only=False)
     env = {
         **os.environ,
+        "REDIS_URL": redis_url,
         "DATABASE_URL": database_url,
         "DJANGO_DB_POOL": "true",  # as make run starts its web process
         "DJANGO_SETTINGS_MODULE": "chatapp.config.settings.base",
     }
+    from chatapp.launcher import web_command
+
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "chatapp.config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        web_command("127.0.0.1", port),
         env=env,
         cwd=ROOT,
     )
@@ -93,6 +88,7 @@ def _server(database_url: str) -> Iterator[str]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        embedded.stop_redis(redis_dir)
 
 
 def _api_key() -> str:
@@ -217,15 +213,12 @@ def _stage_split(embedder: Any, quick: bool) -> list[list[Any]]:
 
 def run(quick: bool = False) -> dict[str, Any]:
     from bench.common import embedder_load
-    from bench.corpus import faq_questions
-    from bench.latency import QUICK_SCALES, SCALES, _scale_kb, _source
+    from bench.latency import QUICK_SCALES, SCALES, _scale_kb, _source, search_queries
 
     setup_django(BENCH_DB)
     embedder = embedder_load()
     texts, vectors = _source(embedder)
-    faq = [json.loads(line)["question"] for line in (EVAL_DIR / "python_faq.jsonl").open()]
-    queries = faq if not quick else faq[:40]
-    queries = queries + [q.question.lower().rstrip("?") for q in faq_questions()][: len(queries)]
+    queries = search_queries(quick)
     qvecs = embedder.embed(queries, batch_size=64)
     rows: list[list[Any]] = []
     shares: list[list[Any]] = []

@@ -67,6 +67,22 @@ def _worker_commands() -> list[tuple[str, list[str], dict[str, str]]]:
     return commands
 
 
+def web_command(host: str, port: int | str) -> list[str]:
+    """The ASGI server of one web process (also started by the end-to-end tests and benches)."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "chatapp.config.asgi:application",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+
+
 def _query_sized(queues: str) -> bool:
     """A worker whose models only embed queries and passages' sentences (no LLM, no indexing)."""
     return set(queues.split(",")) <= {"retrieval", "watchdog"}
@@ -204,18 +220,7 @@ def main() -> int:
             (
                 "web",
                 subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "uvicorn",
-                        "chatapp.config.asgi:application",
-                        "--host",
-                        host,
-                        "--port",
-                        port,
-                        "--log-level",
-                        "warning",
-                    ],
+                    web_command(host, port),
                     # A pool of warm connections (settings._database says why: web only).
                     env={"DJANGO_DB_POOL": "true", **env},
                 ),

@@ -69,18 +69,9 @@ def beat_argv(schedule: Path) -> list[str]:
 
 
 def web_argv(port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "chatapp.config.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
+    from chatapp.launcher import web_command
+
+    return web_command("127.0.0.1", port)
 
 
 def purge(env: dict[str, str], queues: str) -> None:

@@ -259,14 +259,13 @@ def gated_answer_by_part(
     tokens = 0
     blocked: SentenceCheck | None = None
     for question, passages in parts:
-        separator = " " if released else ""
-        first = True
+        # The first sentence released of a part after the first is set off by a space.
+        lead = [" " if released else ""]
 
-        def release(piece: str, separator: str = separator) -> None:
-            nonlocal first
+        def release(piece: str, lead: list[str] = lead) -> None:
             if on_release is not None:
-                on_release((separator if first else "") + piece)
-            first = False
+                on_release(lead[0] + piece)
+            lead[0] = ""
 
         if drafts and on_draft is not None:
             on_draft("\n")

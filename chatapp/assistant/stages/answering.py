@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 
 from django.conf import settings
 
@@ -183,14 +184,48 @@ def _write_gated(
             stream=stream,
         )
 
+    gated = gated_reply(
+        retrieval,
+        generator=generator,
+        judge=judge,
+        critique=critique,
+        per_part=settings.CHATAPP_ANSWER_PER_PART,
+        on_draft=on_draft,
+        on_release=on_release,
+    )
+    if pending:
+        answer_draft(
+            run_id=run_id,
+            conversation_id=conversation_id,
+            text="".join(pending),
+            attempt=attempt,
+            stream=stream,
+        )
+    return gated
+
+
+def gated_reply(
+    retrieval: RetrievalResult,
+    *,
+    generator: Generator,
+    judge: Generator | None,
+    critique: str | None,
+    per_part: bool,
+    on_draft: Callable[[str], None] | None = None,
+    on_release: Callable[[str], None] | None = None,
+) -> GatedAnswer:
+    """The answerer under the gate: all parts in one prompt, or (``per_part``) a part at a time.
+
+    No storage and no broadcast here, so the answers benchmark runs the very same path.
+    """
     passages = model_passages(retrieval.passages)
     answerable = [p for p in retrieval.parts if p.answerable]
     history = [(t.role, t.text) for t in retrieval.history]
     max_new_tokens = settings.CHATAPP_ANSWER_MAX_TOKENS
     threshold = settings.CHATAPP_REVIEW_THRESHOLD
-    if len(answerable) > 1 and settings.CHATAPP_ANSWER_PER_PART:
+    if per_part and len(answerable) > 1:
         by_ref = {p.ref: p for p in passages}
-        gated = gated_answer_by_part(
+        return gated_answer_by_part(
             generator,
             [(part.text, [by_ref[r] for r in part.refs if r in by_ref]) for part in answerable],
             judge=judge,
@@ -201,29 +236,19 @@ def _write_gated(
             on_draft=on_draft,
             on_release=on_release,
         )
-    else:
-        gated = gated_answer(
-            generator,
-            retrieval.question,
-            passages,
-            judge=judge,
-            history=history,
-            parts=[p.text for p in answerable],
-            critique=critique,
-            max_new_tokens=max_new_tokens,
-            threshold=threshold,
-            on_draft=on_draft,
-            on_release=on_release,
-        )
-    if pending:
-        answer_draft(
-            run_id=run_id,
-            conversation_id=conversation_id,
-            text="".join(pending),
-            attempt=attempt,
-            stream=stream,
-        )
-    return gated
+    return gated_answer(
+        generator,
+        retrieval.question,
+        passages,
+        judge=judge,
+        history=history,
+        parts=[p.text for p in answerable],
+        critique=critique,
+        max_new_tokens=max_new_tokens,
+        threshold=threshold,
+        on_draft=on_draft,
+        on_release=on_release,
+    )
 
 
 def _citations_of(text: str, refs: list[PassageRef]) -> list[Citation]:

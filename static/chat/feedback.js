@@ -182,8 +182,10 @@ function buildCsat() {
       await post('/csat', body);
       form.dataset.rated = chosen.value;
       status.textContent = `Thank you! You rated us ${chosen.value} of 5. You can change it at any time.`;
+      status.scrollIntoView({ block: 'nearest' });
     } catch (error) {
       status.textContent = error instanceof ApiError ? error.detail : 'Could not send your rating.';
+      status.scrollIntoView({ block: 'nearest' });
     } finally {
       submit.disabled = false;
     }

@@ -16,7 +16,9 @@ const TOKEN = /(^|\s)\/([a-z0-9_-]*)$/i;
 const MAX_SHOWN = 8;
 const REFRESH_MS = 60000; // an admin may add replies meanwhile
 
-const state = { replies: null, loadedAt: 0, matches: [], active: -1, token: null };
+// seq: each keystroke's lookup, so a slow one that finishes after a newer one (or after a pick)
+// does not reopen the list. loading: the one request in flight, shared by the keystrokes.
+const state = { replies: null, loadedAt: 0, loading: null, matches: [], active: -1, token: null, seq: 0 };
 
 const listbox = el('ul', 'saved-reply-list');
 listbox.id = 'saved-reply-list';
@@ -28,11 +30,19 @@ announcer.setAttribute('role', 'status');
 
 async function load() {
   if (state.replies && Date.now() - state.loadedAt < REFRESH_MS) return state.replies;
-  const url = `${page.dataset.savedRepliesUrl}?conversation_id=${encodeURIComponent(page.dataset.conversationId)}`;
-  const data = await apiFetch(url);
-  state.replies = data.results || [];
-  state.loadedAt = Date.now();
-  return state.replies;
+  if (!state.loading) {
+    const url = `${page.dataset.savedRepliesUrl}?conversation_id=${encodeURIComponent(page.dataset.conversationId)}`;
+    state.loading = apiFetch(url)
+      .then((data) => {
+        state.replies = data.results || [];
+        state.loadedAt = Date.now();
+        return state.replies;
+      })
+      .finally(() => {
+        state.loading = null;
+      });
+  }
+  return state.loading;
 }
 
 function close() {
@@ -82,6 +92,7 @@ function render() {
 }
 
 async function update() {
+  const seq = ++state.seq;
   const before = input.value.slice(0, input.selectionStart);
   const match = input.selectionStart === input.selectionEnd ? TOKEN.exec(before) : null;
   if (!match) {
@@ -95,9 +106,10 @@ async function update() {
   try {
     replies = await load();
   } catch {
-    close();
+    if (seq === state.seq) close();
     return;
   }
+  if (seq !== state.seq) return; // a newer keystroke or a pick came meanwhile
   state.matches = replies.filter((r) => r.shortcut.startsWith(query)).slice(0, MAX_SHOWN);
   render();
 }
@@ -106,6 +118,7 @@ function choose(index) {
   const reply = state.matches[index];
   if (!reply || !state.token) return;
   const { start, end } = state.token;
+  state.seq += 1; // lookups still in flight are stale now
   input.value = input.value.slice(0, start) + reply.text + input.value.slice(end);
   const caret = start + reply.text.length;
   input.setSelectionRange(caret, caret);
@@ -133,6 +146,7 @@ function onKeydown(event) {
       else choose(state.active);
       break;
     case 'Escape':
+      state.seq += 1;
       state.token = null;
       close();
       break;

@@ -40,6 +40,9 @@ class Action(StrEnum):
     QUEUE_WATCH = "console.watch"
     KNOWLEDGE_READ = "knowledge.read"
     KNOWLEDGE_WRITE = "knowledge.write"
+    FEEDBACK_CREATE = "conversation.feedback"  # thumbs on an answer, CSAT once closed
+    SAVED_REPLY_READ = "saved_reply.read"
+    SAVED_REPLY_WRITE = "saved_reply.write"
 
 
 _A, _V, _G, _H, _D = (
@@ -66,6 +69,9 @@ MATRIX: dict[Action, frozenset[Subject]] = {
     Action.QUEUE_WATCH: frozenset({_G, _D}),
     Action.KNOWLEDGE_READ: frozenset({_G, _D}),
     Action.KNOWLEDGE_WRITE: frozenset({_D}),
+    Action.FEEDBACK_CREATE: frozenset({_V}),
+    Action.SAVED_REPLY_READ: frozenset({_G, _D}),
+    Action.SAVED_REPLY_WRITE: frozenset({_D}),
 }
 
 ERR_NOT_HOLDER = "Only the agent holding the conversation or an admin may do that."
@@ -74,6 +80,8 @@ ERR_FORBIDDEN = {
     Action.CONVERSATION_RELEASE: ERR_NOT_HOLDER,
     Action.CONVERSATION_CLOSE: ERR_NOT_HOLDER,
     Action.KNOWLEDGE_WRITE: "Only admins change knowledge.",
+    Action.FEEDBACK_CREATE: "Only the conversation's visitor rates it.",
+    Action.SAVED_REPLY_WRITE: "Only admins change saved replies.",
 }
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatapp.feedback import openapi as feedback_openapi
+from chatapp.replies import openapi as replies_openapi
+
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -599,3 +602,7 @@ OPENAPI["paths"]["/api/v1/curated-answers/{curated_id}"] = {
         "responses": {"200": _json(_OBJ), **_COMMON_ERRORS},
     }
 }
+# Routes of other apps, described next to their views.
+OPENAPI["paths"].update(feedback_openapi.PATHS)
+OPENAPI["paths"].update(replies_openapi.PATHS)
+OPENAPI["components"]["securitySchemes"].update(feedback_openapi.SECURITY_SCHEMES)

@@ -216,3 +216,8 @@ def frame_limits(*, connection: str) -> tuple[Limit, ...]:
 def upload_limits(*, user_id: int) -> tuple[Limit, ...]:
     """A document upload or a bulk import."""
     return (Limit("upload_user", str(user_id)),)
+
+
+def feedback_limits(*, token: str, ip: str) -> tuple[Limit, ...]:
+    """A visitor's rating (thumbs or CSAT): per visitor token and per address."""
+    return (Limit("feedback_token", key_digest(token)), Limit("feedback_ip", ip))

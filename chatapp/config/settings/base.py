@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "chatapp.chat",
     "chatapp.console",
     "chatapp.dashboard",
+    "chatapp.feedback",
+    "chatapp.replies",
 ]
 
 MIDDLEWARE = [
@@ -356,6 +358,10 @@ CHATAPP_RATE_LIMITS: dict[str, str] = {
     "frame_connection": env("CHATAPP_RATE_FRAME_CONNECTION", default="120/m"),
     # document uploads and bulk imports, per staff member
     "upload_user": env("CHATAPP_RATE_UPLOAD_USER", default="30/m"),
+    # visitor ratings (thumbs, CSAT): per visitor token and per address; a rating replaces the
+    # last one, so more than a few per minute is a script
+    "feedback_token": env("CHATAPP_RATE_FEEDBACK_TOKEN", default="20/m"),
+    "feedback_ip": env("CHATAPP_RATE_FEEDBACK_IP", default="60/m"),
 }
 # The counters' Redis; "" = REDIS_URL.
 CHATAPP_RATE_LIMIT_REDIS_URL = env("CHATAPP_RATE_LIMIT_REDIS_URL", default="")

@@ -21,11 +21,15 @@ from django.test import Client
 from chatapp.accounts.models import User
 from chatapp.accounts.services import api_key_create
 from chatapp.conversations.models import Conversation, Message, Note
-from chatapp.conversations.services import conversation_assign
+from chatapp.conversations.services import conversation_assign, conversation_close
+from chatapp.feedback.models import AnswerFeedback, ConversationRating
 from chatapp.knowledge.models import CuratedAnswer, Document, ImportJob, KnowledgeBase
+from chatapp.replies.models import SavedReply
+from chatapp.replies.services import saved_reply_create
 from tests.factories.accounts import AdminFactory, AgentFactory
 from tests.factories.conversations import make_conversation
 from tests.factories.embedders import FakeEmbedder
+from tests.factories.feedback import make_answer
 from tests.factories.knowledge import DocumentFactory, KnowledgeBaseFactory
 
 pytestmark = pytest.mark.django_db
@@ -47,6 +51,8 @@ class World:
     document: Document
     job: ImportJob
     curated: CuratedAnswer
+    answer: Message
+    saved_reply: SavedReply
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,8 @@ class Route:
     expected: tuple[str, ...]  # per ROLES: "201", "403 forbidden", ...
     body: Callable[[World], Any] = lambda w: None
     content_type: str = "application/json"
+    # Puts the world in the state the route needs (e.g. a closed conversation), before the call.
+    prepare: Callable[[World], None] = lambda w: None
 
 
 def _conv(suffix: str = "") -> Callable[[World], str]:
@@ -69,6 +77,18 @@ def _kb(suffix: str) -> Callable[[World], str]:
 
 VISITORS_401 = ("401 unauthenticated",) * 3
 KNOWLEDGE_READ = (*VISITORS_401, "200", "200", "200")
+VISITOR_ONLY = (
+    "401 unauthenticated",
+    "201",
+    "401 unauthenticated",
+    *("403 forbidden",) * 3,
+)
+ADMIN_WRITES = (*VISITORS_401, "403 forbidden", "403 forbidden")
+
+
+def _close(w: World) -> None:
+    conversation_close(conversation=w.conversation, by=w.users["holder"])
+
 
 ROUTES = {
     "create-default": Route(
@@ -239,6 +259,53 @@ ROUTES = {
         lambda w: f"/api/v1/curated-answers/{w.curated.pk}",
         (*VISITORS_401, "403 forbidden", "403 forbidden", "200"),
     ),
+    "answer-feedback": Route(
+        "`POST /api/v1/conversations/<id>/messages/<message_id>/feedback`",
+        "POST",
+        lambda w: f"/api/v1/conversations/{w.conversation.pk}/messages/{w.answer.pk}/feedback",
+        VISITOR_ONLY,
+        body=lambda w: {"rating": "down", "comment": "Not helpful."},
+    ),
+    "csat": Route(
+        "`POST /api/v1/conversations/<id>/csat`",
+        "POST",
+        _conv("/csat"),
+        VISITOR_ONLY,
+        body=lambda w: {"score": 4},
+        prepare=_close,
+    ),
+    "saved-reply-list": Route(
+        "`GET /api/v1/saved-replies`",
+        "GET",
+        lambda w: f"/api/v1/saved-replies?conversation_id={w.conversation.pk}",
+        KNOWLEDGE_READ,
+    ),
+    "saved-reply-create": Route(
+        "`POST /api/v1/saved-replies`",
+        "POST",
+        lambda w: "/api/v1/saved-replies",
+        (*ADMIN_WRITES, "201"),
+        body=lambda w: {"shortcut": "hello", "title": "Hello", "body": "Hi {visitor_name}!"},
+    ),
+    "saved-reply-read": Route(
+        "`GET /api/v1/saved-replies/<id>`",
+        "GET",
+        lambda w: f"/api/v1/saved-replies/{w.saved_reply.pk}",
+        KNOWLEDGE_READ,
+    ),
+    "saved-reply-update": Route(
+        "`PATCH /api/v1/saved-replies/<id>`",
+        "PATCH",
+        lambda w: f"/api/v1/saved-replies/{w.saved_reply.pk}",
+        (*ADMIN_WRITES, "200"),
+        body=lambda w: {"title": "Refunds, in short"},
+    ),
+    "saved-reply-delete": Route(
+        "`DELETE /api/v1/saved-replies/<id>`",
+        "DELETE",
+        lambda w: f"/api/v1/saved-replies/{w.saved_reply.pk}",
+        (*ADMIN_WRITES, "200"),
+    ),
 }
 
 
@@ -256,6 +323,7 @@ def world(monkeypatch, indexed_later) -> World:
     users["admin"] = AdminFactory.create(username="admin")
     conversation, token = make_conversation()
     conversation_assign(conversation=conversation, agent=holder, by=holder)
+    answer, _ = make_answer(conversation)
     _, other_token = make_conversation()
     return World(
         conversation=conversation,
@@ -274,6 +342,10 @@ def world(monkeypatch, indexed_later) -> World:
             question="Do you ship abroad?",
             answer="Yes.",
             embedder=FakeEmbedder(),
+        ),
+        answer=answer,
+        saved_reply=saved_reply_create(
+            shortcut="refund", title="Refunds", body="Refunds take 5 days.", by=None
         ),
     )
 
@@ -305,6 +377,9 @@ def _state(world: World) -> dict[str, Any]:
         "documents": sorted(Document.objects.values_list("title", "status", "content_hash")),
         "jobs": ImportJob.objects.count(),
         "curated": CuratedAnswer.objects.count(),
+        "feedback": sorted(AnswerFeedback.objects.values_list("rating", "comment")),
+        "csat": sorted(ConversationRating.objects.values_list("score", "comment")),
+        "saved_replies": sorted(SavedReply.objects.values_list("shortcut", "title", "body")),
     }
 
 
@@ -320,6 +395,7 @@ CELLS = [
 def test_matrix_cell(world, route_name, role, via):
     # given
     route = ROUTES[route_name]
+    route.prepare(world)
     client, headers = _client(role, via, world)
     expected = route.expected[ROLES.index(role)]
     status, _, code = expected.partition(" ")

@@ -1,0 +1,40 @@
+"""Request bodies of the feedback routes (validated; unknown fields are refused)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from chatapp.feedback.models import COMMENT_MAX_CHARS, CSAT_MAX, CSAT_MIN
+
+ERR_UNSTORABLE = "must not contain NUL characters or lone surrogates"
+
+
+def storable_text(value: str) -> str:
+    """Text Postgres can store: no NUL, no lone surrogate (both would fail as a 500 on save)."""
+    if "\x00" in value:
+        raise ValueError(ERR_UNSTORABLE)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(ERR_UNSTORABLE) from None
+    return value
+
+
+Comment = Annotated[str, Field(max_length=COMMENT_MAX_CHARS), AfterValidator(storable_text)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AnswerFeedbackCreate(Body):
+    rating: Literal["up", "down"]
+    comment: Comment = ""
+
+
+class CsatCreate(Body):
+    # strict: "5" or 4.5 are refused rather than coerced, so clients learn the contract.
+    score: int = Field(ge=CSAT_MIN, le=CSAT_MAX, strict=True)
+    comment: Comment = ""

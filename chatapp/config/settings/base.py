@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "chatapp.chat",
     "chatapp.console",
     "chatapp.dashboard",
+    "chatapp.widget",
 ]
 
 MIDDLEWARE = [

@@ -66,6 +66,7 @@ iframe{width:100%;height:100%;border:0;display:block}
     const bubble = root.querySelector('button');
     panel.setAttribute('aria-label', title || 'Chat');
     let frame = null;
+    let ready = false; // the frame said its chat is connected (and can take messages)
     let focusWanted = false;
 
     const focusChat = () => frame.contentWindow.postMessage({ chatappWidget: 'focus' }, base);
@@ -86,7 +87,7 @@ iframe{width:100%;height:100%;border:0;display:block}
       remember(open ? '1' : '');
       if (open && focus) {
         focusWanted = true;
-        focusChat();
+        if (ready) focusChat();
       }
       if (!open && focus) bubble.focus();
     }
@@ -96,6 +97,7 @@ iframe{width:100%;height:100%;border:0;display:block}
       if (!frame || event.origin !== base || event.source !== frame.contentWindow) return;
       const word = event.data && event.data.chatappWidget;
       if (word === 'ready') {
+        ready = true;
         mark('ready');
         if (focusWanted) focusChat();
       } else if (word === 'close') setOpen(false, true);

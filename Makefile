@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock lock-check deploy-check fuzz models models-test run test lint types migrations-check pytest e2e faults bench browser stop stop-test-services clean
+.PHONY: help install lock lock-check deploy-check fuzz models models-test run serve test lint types migrations-check pytest e2e faults bench browser stop stop-test-services clean
 
 help: ## List the recipes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -69,6 +69,11 @@ models-test: $(VENV)/.deps ## Prepare the small test models
 
 run: models ## Start everything: embedded Postgres+Redis, LLM engine check, web server, workers, demo data
 	$(BIN)/python -m chatapp.launcher
+
+# The production profile: no embedded servers, no demo data. Needs DATABASE_URL and REDIS_URL
+# (and the production settings' variables, see deploy/chatapp.env.example); docs/deploy.md.
+serve: $(VENV)/.deps ## Production profile: N uvicorn workers + one Celery worker per queue + beat, on DATABASE_URL/REDIS_URL
+	$(BIN)/python -m chatapp.serve $(SERVE_ARGS)
 
 browser: ## Install Debian's Chromium for the browser tests when missing
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }

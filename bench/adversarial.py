@@ -16,13 +16,13 @@ import platform
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.common import REPO_ROOT, Progress, Table, write_results
-from workers.inference.base import Generator, Passage
+from workers.inference.base import Generator, Passage, ReplyStream
 
 CASES_PATH = REPO_ROOT / "bench" / "data" / "adversarial.jsonl"
 DEFAULT_LLM = "var/models/qwen2.5-coder-1.5b-instruct"  # the app's default answerer and judge
@@ -86,13 +86,15 @@ class Replay(Generator):
 
     def stream_chat(
         self, messages: list[dict[str, str]], *, max_new_tokens: int, stop: Sequence[str] = ()
-    ) -> Iterator[str]:
+    ) -> ReplyStream:
         if messages == self.messages:
             self.replayed += 1
             yield from self.deltas
-            return
+            return None
         self.live += 1  # the gate prompts differently from the answerer: generate for real
-        yield from self.inner.stream_chat(messages, max_new_tokens=max_new_tokens, stop=stop)
+        return (
+            yield from self.inner.stream_chat(messages, max_new_tokens=max_new_tokens, stop=stop)
+        )
 
     def yes_probability(self, messages: list[dict[str, str]]) -> float:
         return self.inner.yes_probability(messages)

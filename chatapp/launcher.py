@@ -19,15 +19,20 @@ BASE_DIR = Path(__file__).resolve().parents[1]
 HEALTH_WAIT_S = 300  # the first start of the LLM worker loads ~3 GB of weights
 
 
-def _say(text: str) -> None:
+def say(text: str) -> None:
     print(f"[chatapp] {text}", flush=True)
 
 
-def _worker_commands() -> list[tuple[str, list[str], dict[str, str]]]:
+def worker_commands(specs: list[str] | None = None) -> list[tuple[str, list[str], dict[str, str]]]:
+    """``(name, argv, extra env)`` of a Celery worker per ``queues[:concurrency]`` spec.
+
+    Args:
+        specs: The worker specs; None reads ``CHATAPP_WORKERS``.
+    """
     from django.conf import settings
 
     commands = []
-    for spec in settings.CHATAPP_WORKERS:
+    for spec in settings.CHATAPP_WORKERS if specs is None else specs:
         queues, _, concurrency = spec.partition(":")
         name = queues.replace(",", "+")
         warm = []
@@ -88,7 +93,7 @@ def _query_sized(queues: str) -> bool:
     return set(queues.split(",")) <= {"retrieval", "watchdog"}
 
 
-def _beat_command() -> list[str]:
+def beat_command() -> list[str]:
     """Celery beat: sends the periodic sweep of stuck turns and documents (CELERY_BEAT_SCHEDULE)."""
     from django.conf import settings
 
@@ -106,7 +111,7 @@ def _beat_command() -> list[str]:
     ]
 
 
-def _choose_engines() -> None:
+def choose_engines() -> None:
     """Measures the fastest engine for each local LLM, unless stored for this machine kind.
 
     See ``workers.inference.engine_check``; the workers read the stored choice.
@@ -114,19 +119,19 @@ def _choose_engines() -> None:
     from django.conf import settings
 
     if settings.CHATAPP_LLM_ENGINE != "auto":
-        _say(f"LLM engine set by CHATAPP_LLM_ENGINE={settings.CHATAPP_LLM_ENGINE}: no check")
+        say(f"LLM engine set by CHATAPP_LLM_ENGINE={settings.CHATAPP_LLM_ENGINE}: no check")
         return
     for spec in sorted({settings.CHATAPP_LLM_MODEL, settings.CHATAPP_REVIEW_MODEL}):
         if spec.startswith("openai:"):
             continue
-        _say(f"engine check for {Path(spec).name} (about a minute, once per machine kind)…")
+        say(f"engine check for {Path(spec).name} (about a minute, once per machine kind)…")
         command = [sys.executable, "-m", "workers.inference.engine_check", "--model", spec]
         command += ["--threads", str(settings.CHATAPP_TORCH_THREADS)]
         if settings.CHATAPP_DEVICE:
             command += ["--device", settings.CHATAPP_DEVICE]
         # A child process: the gigabytes the check loads are returned before the workers start.
         if subprocess.run(command, check=False).returncode != 0:
-            _say("engine check failed (see above); workers use the default rule instead")
+            say("engine check failed (see above); workers use the default rule instead")
 
 
 def _login_hint(username: str) -> str:
@@ -148,7 +153,7 @@ def _wait_healthy(url: str, procs: list[tuple[str, subprocess.Popen[bytes]]]) ->
     while time.monotonic() < deadline:
         for name, proc in procs:
             if proc.poll() is not None:
-                _say(f"{name} exited with code {proc.returncode}; see its output above")
+                say(f"{name} exited with code {proc.returncode}; see its output above")
                 return False
         try:
             with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310  (our own loopback URL)
@@ -157,7 +162,7 @@ def _wait_healthy(url: str, procs: list[tuple[str, subprocess.Popen[bytes]]]) ->
         except urllib.error.HTTPError as exc:
             body = exc.read().decode(errors="replace")
             if body != last:
-                _say(f"waiting for: {body}")
+                say(f"waiting for: {body}")
                 last = body
         except OSError:
             pass
@@ -195,7 +200,7 @@ def _start_widget_demo(host: str, port: str, demo_port: str) -> str | None:
     try:
         demo_host.serve(host, int(demo_port), f"http://{host}:{port}")
     except OSError as exc:
-        _say(f"widget demo host page not started on port {demo_port}: {exc}")
+        say(f"widget demo host page not started on port {demo_port}: {exc}")
         return None
     widget_origin_ensure(f"http://{host}:{demo_port}", note="make run: sample host page")
     return f"http://{host}:{demo_port}/"
@@ -212,7 +217,7 @@ def main() -> int:
     demo_port = os.environ.get("CHATAPP_DEMO_HOST_PORT", "8001")
     production = os.environ["DJANGO_SETTINGS_MODULE"].endswith(".production")
     if not production and not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
-        _say(f"starting the embedded PostgreSQL 16 + pgvector and Redis in {var_dir}/ …")
+        say(f"starting the embedded PostgreSQL 16 + pgvector and Redis in {var_dir}/ …")
     import django
 
     django.setup()  # settings start (or attach to) the embedded servers when no URLs are set
@@ -222,7 +227,7 @@ def main() -> int:
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def stop(signum: int | None = None, frame: FrameType | None = None) -> None:
-        _say("stopping…")
+        say("stopping…")
         for _, proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -238,7 +243,7 @@ def main() -> int:
             embedded.stop_redis(var_dir)
         if "postgres" in started:
             embedded.stop_postgres(var_dir)
-        _say("stopped")
+        say("stopped")
         sys.exit(0)
 
     signal.signal(signal.SIGINT, stop)
@@ -246,10 +251,10 @@ def main() -> int:
     try:
         from django.core.management import call_command
 
-        _say("migrating…")
+        say("migrating…")
         call_command("migrate", interactive=False, verbosity=0)
         call_command("check_models")
-        _choose_engines()
+        choose_engines()
         widget_demo = None
         if not settings.CHATAPP_PRODUCTION:
             call_command("load_demo")  # demo users only when missing; never in production
@@ -265,19 +270,19 @@ def main() -> int:
                 ),
             )
         )
-        for name, cmd, extra in _worker_commands():
+        for name, cmd, extra in worker_commands():
             procs.append((name, subprocess.Popen(cmd, env={**env, **extra})))
-        procs.append(("beat", subprocess.Popen(_beat_command(), env=env)))
-        _say("waiting for the web server and one worker per queue (first start loads models)…")
+        procs.append(("beat", subprocess.Popen(beat_command(), env=env)))
+        say("waiting for the web server and one worker per queue (first start loads models)…")
         if not _wait_healthy(f"http://{host}:{port}/healthz", procs):
-            _say("the stack did not become healthy; stopping")
+            say("the stack did not become healthy; stopping")
             stop()
-        _say("ready")
+        say("ready")
         print(_banner(host, port, widget_demo), flush=True)
         while True:
             for name, proc in procs:
                 if proc.poll() is not None:
-                    _say(f"{name} exited with code {proc.returncode}")
+                    say(f"{name} exited with code {proc.returncode}")
                     stop()
             time.sleep(1)
     except SystemExit:

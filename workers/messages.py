@@ -199,6 +199,10 @@ class DraftAnswer(StageMessage):
     gated: bool = False
     released: str = ""
     checks: list[ClaimReview] = Field(default_factory=list)
+    withheld: str = Field(
+        default="",
+        description="The last sentence, cut off by the token limit: neither reviewed nor shown",
+    )
     clarifying: bool = False  # text is a question back to the visitor, not an answer
     parts: list[QuestionPart] = Field(default_factory=list)
     unanswered: list[str] = Field(

@@ -28,7 +28,7 @@ def test_the_engine_check_runs_once_per_local_model(settings, monkeypatch, capsy
     run = FakeRun()
     monkeypatch.setattr("chatapp.launcher.subprocess.run", run)
     # when
-    launcher._choose_engines()
+    launcher.choose_engines()
     # then
     assert run.commands == [
         [
@@ -51,10 +51,10 @@ def test_no_engine_check_for_a_server_or_a_fixed_engine(settings, monkeypatch, c
     settings.CHATAPP_LLM_MODEL = settings.CHATAPP_REVIEW_MODEL = "openai:http://gpu:8000/v1#m"
     settings.CHATAPP_LLM_ENGINE = "auto"
     # when
-    launcher._choose_engines()
+    launcher.choose_engines()
     settings.CHATAPP_LLM_MODEL = settings.CHATAPP_REVIEW_MODEL = "var/models/qwen"
     settings.CHATAPP_LLM_ENGINE = "ct2"
-    launcher._choose_engines()
+    launcher.choose_engines()
     # then
     assert run.commands == []
     assert "LLM engine set by CHATAPP_LLM_ENGINE=ct2: no check" in capsys.readouterr().out
@@ -66,7 +66,7 @@ def test_a_failed_engine_check_does_not_stop_the_start(settings, monkeypatch, ca
     settings.CHATAPP_LLM_MODEL = settings.CHATAPP_REVIEW_MODEL = "var/models/qwen"
     monkeypatch.setattr("chatapp.launcher.subprocess.run", FakeRun(returncode=1))
     # when
-    launcher._choose_engines()
+    launcher.choose_engines()
     # then
     assert "engine check failed (see above); workers use the default rule instead" in (
         capsys.readouterr().out
@@ -79,8 +79,8 @@ def test_the_default_layout_serves_every_queue_and_beat_sends_the_sweep(settings
     settings.CHATAPP_TORCH_THREADS = 0  # torch's default: the retriever gets the query threads
     settings.CHATAPP_QUERY_THREADS = 1
     # when
-    workers = launcher._worker_commands()
-    beat = launcher._beat_command()
+    workers = launcher.worker_commands()
+    beat = launcher.beat_command()
     # then
     assert [(name, argv[argv.index("-Q") + 1], env) for name, argv, env in workers] == [
         (
@@ -115,7 +115,7 @@ def test_a_set_torch_thread_count_holds_for_every_worker(settings):
     settings.CHATAPP_WORKERS = ["retrieval,watchdog:1", "answering,review:1"]
     settings.CHATAPP_TORCH_THREADS = 2
     # when
-    workers = launcher._worker_commands()
+    workers = launcher.worker_commands()
     # then: no worker overrides it (each reads the setting)
     assert all("CHATAPP_TORCH_THREADS" not in env for _, _, env in workers)
 

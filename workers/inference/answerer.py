@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-from workers.inference.base import CitationRef, Generator, Passage
+from workers.inference.base import CitationRef, Generator, Passage, ReplyStream
 
 __all__ = [
     "ANSWER_INSTRUCTION",
@@ -231,7 +231,7 @@ def stream_answer(
     critique: str | None = None,
     max_new_tokens: int = 256,
     history: Sequence[tuple[str, str]] = (),
-) -> Iterator[str]:
+) -> ReplyStream:
     """Streams a grounded answer with ``[n]`` citation markers.
 
     Args:
@@ -245,11 +245,16 @@ def stream_answer(
     Yields:
         Text deltas; joined they are the answer.
 
+    Returns:
+        Why the answer ended (see ``Generator.stream_chat``).
+
     Raises:
         ModelError: The generator failed.
     """
     messages = build_answer_messages(question, passages, critique=critique, history=history)
-    yield from generator.stream_chat(messages, max_new_tokens=max_new_tokens, stop=STOP_STRINGS)
+    return (
+        yield from generator.stream_chat(messages, max_new_tokens=max_new_tokens, stop=STOP_STRINGS)
+    )
 
 
 def _trim_quote(sentence: str) -> str:

@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator as _Gen
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "FINISH_LENGTH",
+    "FINISH_STOP",
     "CitationRef",
     "Embedder",
+    "FinishReason",
     "GenerationTiming",
     "Generator",
     "ModelError",
     "Passage",
+    "ReplyStream",
     "StopFilter",
     "pick_device",
 ]
+
+
+FinishReason = Literal["stop", "length"]
+FINISH_STOP: FinishReason = "stop"  # the model ended the reply, or a stop string did
+FINISH_LENGTH: FinishReason = "length"  # max_new_tokens was reached: the reply may be cut off
+# A reply's deltas; the generator's return value (StopIteration.value) says why it ended, so a
+# caller can tell a finished last sentence from one cut off by the token limit. None: unknown.
+ReplyStream = _Gen[str, None, FinishReason | None]
 
 
 def pick_device() -> str:
@@ -131,7 +145,7 @@ class Generator(ABC):
         *,
         max_new_tokens: int,
         stop: Sequence[str] = (),
-    ) -> Iterator[str]:
+    ) -> ReplyStream:
         """Streams the assistant's reply to a chat, decoding greedily.
 
         Args:
@@ -141,6 +155,10 @@ class Generator(ABC):
 
         Yields:
             Text deltas whose concatenation is the reply.
+
+        Returns:
+            Why the reply ended (``FINISH_STOP`` or ``FINISH_LENGTH``), as the stream's
+            ``StopIteration.value``; None where the backend cannot tell.
 
         Raises:
             ModelError: The backend failed (for HTTP backends: unreachable or an error status).

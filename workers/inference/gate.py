@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from workers.inference.answerer import STOP_STRINGS, build_answer_messages, split_sentences
-from workers.inference.base import Generator, Passage
+from workers.inference.base import FINISH_LENGTH, FinishReason, Generator, Passage
 from workers.inference.grounding import (
     LINK_MARKER,
     NO_FIGURE,
@@ -34,6 +34,7 @@ __all__ = [
     "SentenceCheck",
     "SentenceGate",
     "critique_for",
+    "ends_sentence",
     "gated_answer",
     "gated_answer_by_part",
 ]
@@ -42,6 +43,9 @@ REASON_UNSUPPORTED = "unsupported"
 REASON_POLICY = "policy"
 # A tail that is only a (partial) citation marker still belongs to the sentence before it.
 _MARKER_TAIL = re.compile(r"^\[[\d,\s]*\]?$")
+# A finished sentence ends in end punctuation (maybe closed by quotes or brackets), a citation
+# marker, or both, in either order ("days [1]." / "days. [1]").
+_FINISHED = re.compile(r"""(?:[.!?\u2026:;]["'\u201d\u2019)\]]*|\[\d+(?:,\s*\d+)*\])\s*$""")
 
 Callback = Callable[[str], None]
 
@@ -56,6 +60,8 @@ class GatedAnswer:
         checks: One check per sentence, in order.
         blocked: The first refused sentence's check (the answer stopped there), or None.
         tokens: How many deltas the answerer produced.
+        withheld: The last sentence when the token limit cut it off: neither judged nor
+            released ("" otherwise).
     """
 
     draft: str
@@ -63,6 +69,7 @@ class GatedAnswer:
     checks: tuple[SentenceCheck, ...]
     blocked: SentenceCheck | None
     tokens: int
+    withheld: str = ""
 
     @property
     def claims(self) -> tuple[SentenceCheck, ...]:
@@ -196,8 +203,14 @@ def gated_answer(
         return None
 
     blocked: SentenceCheck | None = None
+    finish: FinishReason | None = None
     try:
-        for delta in stream:
+        while True:
+            try:
+                delta = next(stream)
+            except StopIteration as end:
+                finish = end.value
+                break
             tokens += 1
             draft.append(delta)
             if on_draft is not None:
@@ -206,18 +219,28 @@ def gated_answer(
             if blocked is not None:
                 break
     finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()  # stops the model as soon as a sentence is refused
+        stream.close()  # stops the model as soon as a sentence is refused
+    withheld = ""
     if blocked is None:
-        blocked = judge_all(splitter.flush())
+        rest = splitter.flush()
+        if finish == FINISH_LENGTH and rest and not ends_sentence(rest[-1][1]):
+            # The token limit cut the last sentence off: what it would have said is unknown,
+            # so it is neither judged nor shown; staff still see it in the draft.
+            withheld = rest.pop()[1]
+        blocked = judge_all(rest)
     return GatedAnswer(
         draft="".join(draft).strip(),
         released="".join(released).strip(),
         checks=tuple(checks),
         blocked=blocked,
         tokens=tokens,
+        withheld=withheld,
     )
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether ``text`` ends as a finished sentence: end punctuation, or a citation marker."""
+    return bool(_FINISHED.search(text))
 
 
 def gated_answer_by_part(
@@ -257,6 +280,7 @@ def gated_answer_by_part(
     released: list[str] = []
     checks: list[SentenceCheck] = []
     tokens = 0
+    withheld: list[str] = []
     blocked: SentenceCheck | None = None
     for question, passages in parts:
         # The first sentence released of a part after the first is set off by a space.
@@ -286,6 +310,8 @@ def gated_answer_by_part(
             released.append(result.released)
         checks.extend(result.checks)
         tokens += result.tokens
+        if result.withheld:
+            withheld.append(result.withheld)
         if result.blocked is not None:
             blocked = result.blocked
             break
@@ -295,4 +321,5 @@ def gated_answer_by_part(
         checks=tuple(checks),
         blocked=blocked,
         tokens=tokens,
+        withheld=" ".join(withheld),
     )

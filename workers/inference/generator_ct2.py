@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,12 @@ import numpy.typing as npt
 from typing_extensions import override
 
 from workers.inference.base import (
+    FINISH_LENGTH,
+    FINISH_STOP,
     GenerationTiming,
     Generator,
     ModelError,
+    ReplyStream,
     StopFilter,
     pick_device,
 )
@@ -205,7 +208,7 @@ class CT2Generator(Generator):
         *,
         max_new_tokens: int,
         stop: Sequence[str] = (),
-    ) -> Iterator[str]:
+    ) -> ReplyStream:
         """Streams the greedy reply; see ``Generator.stream_chat``.
 
         Stopping the iteration early (``close()``) stops the computation too.
@@ -223,9 +226,11 @@ class CT2Generator(Generator):
             static_prompt=static or None,
             cache_static_prompt=True,
         )
+        finish = FINISH_LENGTH
         try:
             for step in steps:
                 if step.token_id in self._eos_ids:
+                    finish = FINISH_STOP
                     break
                 generated.append(int(step.token_id))
                 # Whole-reply decoding, as in the transformers backend: keeps multi-token
@@ -233,11 +238,13 @@ class CT2Generator(Generator):
                 if delta := stops.feed(self._decode(generated)):
                     yield delta
                 if stops.stopped:
-                    return
+                    return FINISH_STOP
         finally:
             steps.close()  # tells CTranslate2's decoding thread to stop at its next step
         if delta := stops.feed(self._decode(generated), final=True):
             yield delta
+        # The steps also end without an end token when max_length is reached.
+        return finish if len(generated) >= max_new_tokens else FINISH_STOP
 
     def _first_step_logits(self, prompts: list[list[str]]) -> list[npt.NDArray[np.float32]]:
         """The next-token logits after each prompt, from one batched first decoding step."""

@@ -7,16 +7,19 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from typing_extensions import override
 
 from workers.inference.base import (
+    FINISH_LENGTH,
+    FINISH_STOP,
     GenerationTiming,
     Generator,
     ModelError,
+    ReplyStream,
     StopFilter,
     pick_device,
 )
@@ -204,7 +207,7 @@ class LocalGenerator(Generator):
         *,
         max_new_tokens: int,
         stop: Sequence[str] = (),
-    ) -> Iterator[str]:
+    ) -> ReplyStream:
         """Streams the greedy reply; see ``Generator.stream_chat``.
 
         Stopping the iteration early (``close()``) stops the computation too.
@@ -219,9 +222,11 @@ class LocalGenerator(Generator):
             output = self._model(
                 input_ids=self._prompt_ids(messages), use_cache=True, logits_to_keep=1
             )
+            finish = FINISH_LENGTH
             for step in range(max_new_tokens):
                 token = int(output.logits[0, -1].argmax())
                 if token in self._eos_ids:
+                    finish = FINISH_STOP
                     break
                 generated.append(token)
                 # Decoding the whole reply each step keeps multi-token characters and spaces
@@ -229,7 +234,7 @@ class LocalGenerator(Generator):
                 if delta := stops.feed(self._decode(generated)):
                     yield delta
                 if stops.stopped:
-                    return
+                    return FINISH_STOP
                 if step + 1 < max_new_tokens:
                     output = self._model(
                         input_ids=torch.tensor([[token]], device=self.device),
@@ -238,6 +243,7 @@ class LocalGenerator(Generator):
                     )
         if delta := stops.feed(self._decode(generated), final=True):
             yield delta
+        return finish
 
     def _yes_share(self, logits: torch.Tensor) -> list[float]:
         """``P(Yes) / (P(Yes) + P(No))`` per row of next-token logits (0.5 when both are 0)."""

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 from typing_extensions import override
 
-from workers.inference.base import Generator, ModelError, StopFilter
+from workers.inference.base import (
+    FINISH_LENGTH,
+    FINISH_STOP,
+    FinishReason,
+    Generator,
+    ModelError,
+    ReplyStream,
+    StopFilter,
+)
 
 __all__ = ["OpenAIGenerator"]
 
@@ -122,7 +130,7 @@ class OpenAIGenerator(Generator):
         *,
         max_new_tokens: int,
         stop: Sequence[str] = (),
-    ) -> Iterator[str]:
+    ) -> ReplyStream:
         """Streams the greedy reply over SSE; see ``Generator.stream_chat``.
 
         Stop strings go to the server (the first four) and are enforced here too, since
@@ -139,40 +147,46 @@ class OpenAIGenerator(Generator):
         if stops.stops:
             payload["stop"] = stops.stops[:MAX_SERVER_STOPS]
         text = ""
+        finish: FinishReason | None = None
         try:
             with self._client.stream("POST", "/chat/completions", json=payload) as response:
                 if response.status_code >= 400:
                     raise self._status_error(response)
                 for line in response.iter_lines():
-                    done, chunk = self._parse_event(line)
+                    done, chunk, reason = self._parse_event(line)
                     if done:
                         break
+                    finish = reason or finish
                     text += chunk
                     if delta := stops.feed(text):
                         yield delta
                     if stops.stopped:
-                        return
+                        return FINISH_STOP
         except httpx.HTTPError as error:
             raise self._error(error) from error
         if delta := stops.feed(text, final=True):
             yield delta
+        return finish
 
-    def _parse_event(self, line: str) -> tuple[bool, str]:
-        """``(stream finished, content delta)`` for one SSE line."""
+    def _parse_event(self, line: str) -> tuple[bool, str, FinishReason | None]:
+        """``(stream finished, content delta, finish reason)`` for one SSE line."""
         if not line.startswith("data:"):
-            return False, ""  # blank separators, comments (": ping"), event names
+            return False, "", None  # blank separators, comments (": ping"), event names
         data = line[len("data:") :].strip()
         if data == "[DONE]":
-            return True, ""
+            return True, "", None
         try:
             event = json.loads(data)
             if "error" in event:
                 raise ModelError(ERR_STATUS.format(url=self.base_url, status="error", body=data))
             choices = event.get("choices") or [{}]
             content = (choices[0].get("delta") or {}).get("content")
+            reason = choices[0].get("finish_reason")
         except (ValueError, AttributeError, TypeError) as error:
             raise ModelError(ERR_PROTOCOL.format(url=self.base_url, error=error)) from error
-        return False, str(content) if content else ""
+        # Servers say "length" when max_tokens cut the reply; anything else ended it.
+        finish = None if not reason else FINISH_LENGTH if reason == "length" else FINISH_STOP
+        return False, str(content) if content else "", finish
 
     @override
     def yes_probability(self, messages: list[dict[str, str]]) -> float:

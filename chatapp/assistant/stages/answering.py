@@ -127,6 +127,7 @@ def _draft(
             "tokens": gated.tokens,
             "gated": True,
             "released": gated.released,
+            "withheld": gated.withheld,
             "checks": [_claim_review(c) for c in gated.checks],
         }
     )

@@ -77,6 +77,34 @@ def test_visitors_get_only_approved_sentences_and_staff_get_the_raw_draft(
 
 
 @pytest.mark.django_db
+def test_a_sentence_cut_off_by_the_token_limit_is_kept_for_staff_and_never_shown(
+    dispatched, broadcasts, committed
+):
+    # given: the answer ran into CHATAPP_ANSWER_MAX_TOKENS in its second sentence
+    from chatapp.assistant.stages import answer_run
+    from workers.inference.base import FINISH_LENGTH
+
+    run = _run(committed)
+    broadcasts.clear()
+    generator = ScriptedGenerator(
+        reply="Refunds take 5 to 10 business days [1]. The passage is from the passage that",
+        finish=FINISH_LENGTH,
+    )
+    judge = ScriptedGenerator(yes=[0.9])
+
+    # when
+    draft = answer_run(_retrieval(run), generator=generator, judge=judge)
+
+    # then
+    visitor = [m for g, m in broadcasts if g == f"conversation.{run.conversation_id}"]
+    assert "".join(m["text"] for m in visitor) == "Refunds take 5 to 10 business days [1]."
+    assert draft.released == "Refunds take 5 to 10 business days [1]."
+    assert draft.withheld == "The passage is from the passage that"
+    assert draft.text.endswith("the passage that")  # the raw draft, for staff and the trace
+    assert [c.sentence for c in draft.checks] == ["Refunds take 5 to 10 business days [1]."]
+
+
+@pytest.mark.django_db
 def test_a_stage_run_again_after_its_worker_died_streams_under_a_new_id(
     dispatched, broadcasts, committed
 ):

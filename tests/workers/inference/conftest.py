@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 import pytest
 from typing_extensions import override
 
-from workers.inference.base import Generator
+from workers.inference.base import FinishReason, Generator, ReplyStream
 from workers.inference.prepare import locate_package
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -186,8 +186,11 @@ class ScriptedGenerator(Generator):
 
     name = "scripted"
 
-    def __init__(self, reply: str = "", yes: Sequence[float] = ()) -> None:
+    def __init__(
+        self, reply: str = "", yes: Sequence[float] = (), finish: FinishReason | None = None
+    ) -> None:
         self.reply = reply
+        self.finish = finish  # what the stream says at its end (see Generator.stream_chat)
         self.yes = list(yes)
         self.chats: list[list[dict[str, str]]] = []
         self.calls: list[tuple[int, tuple[str, ...]]] = []
@@ -196,10 +199,11 @@ class ScriptedGenerator(Generator):
     @override
     def stream_chat(
         self, messages: list[dict[str, str]], *, max_new_tokens: int, stop: Sequence[str] = ()
-    ) -> Iterator[str]:
+    ) -> ReplyStream:
         self.chats.append(messages)
         self.calls.append((max_new_tokens, tuple(stop)))
         yield from re.findall(r"\S+\s*", self.reply)
+        return self.finish
 
     @override
     def yes_probability(self, messages: list[dict[str, str]]) -> float:

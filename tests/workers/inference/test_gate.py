@@ -1,18 +1,19 @@
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 from typing_extensions import override
 
 from workers.inference import gate as gate_module
 from workers.inference import sentence_check
-from workers.inference.base import Generator, Passage
+from workers.inference.base import FINISH_LENGTH, FINISH_STOP, Generator, Passage, ReplyStream
 from workers.inference.gate import (
     REASON_POLICY,
     REASON_UNSUPPORTED,
     SentenceGate,
     critique_for,
+    ends_sentence,
     gated_answer,
     gated_answer_by_part,
 )
@@ -232,9 +233,10 @@ class PartReplies(Generator):
     @override
     def stream_chat(
         self, messages: list[dict[str, str]], *, max_new_tokens: int, stop: Sequence[str] = ()
-    ) -> Iterator[str]:
+    ) -> ReplyStream:
         self.chats.append(messages)
         yield from (word + " " for word in self.replies[len(self.chats) - 1].split())
+        return None
 
     @override
     def yes_probability(self, messages: list[dict[str, str]]) -> float:
@@ -304,3 +306,88 @@ def test_a_refused_part_stops_the_reply_and_later_parts_are_not_written():
     assert result.reason == REASON_UNSUPPORTED
     assert len(model.chats) == 2
     assert [c.approved for c in result.checks] == [True, False]
+
+
+def test_a_last_sentence_cut_off_by_the_token_limit_is_withheld_unjudged(scripted):
+    # given: the reply hit max_new_tokens in the middle of its second sentence
+    generator = scripted(
+        reply="Refunds take 5 to 10 business days [1]. The passage is from the passage that",
+        finish=FINISH_LENGTH,
+    )
+    judge = scripted(yes=[0.9])
+    released: list[str] = []
+
+    # when
+    result = gated_answer(
+        generator, "How long do refunds take?", [REFUNDS], judge=judge, on_release=released.append
+    )
+
+    # then: the finished sentence is shown, the cut one only kept for staff
+    assert released == ["Refunds take 5 to 10 business days [1]."]
+    assert result.withheld == "The passage is from the passage that"
+    assert result.draft.endswith("the passage that")
+    assert len(result.checks) == 1
+    assert len(judge.questions) == 1
+    assert result.blocked is None
+
+
+def test_a_reply_the_model_ended_itself_keeps_an_unpunctuated_last_sentence(scripted):
+    # given: the same words, but the model stopped on its own (end token)
+    generator = scripted(
+        reply="Refunds take 5 to 10 business days [1]. We refund the original payment",
+        finish=FINISH_STOP,
+    )
+    judge = scripted(yes=[0.9, 0.9])
+
+    # when
+    result = gated_answer(generator, "Refunds?", [REFUNDS], judge=judge)
+
+    # then
+    assert result.withheld == ""
+    assert result.released.endswith("We refund the original payment")
+    assert len(result.checks) == 2
+
+
+def test_a_finished_last_sentence_at_the_token_limit_is_judged_and_released(scripted):
+    # given: the limit fell just after a full stop
+    generator = scripted(reply="Refunds take 5 to 10 business days [1].", finish=FINISH_LENGTH)
+    judge = scripted(yes=[0.9])
+
+    # when
+    result = gated_answer(generator, "Refunds?", [REFUNDS], judge=judge)
+
+    # then
+    assert result.released == "Refunds take 5 to 10 business days [1]."
+    assert result.withheld == ""
+
+
+def test_a_reply_cut_off_in_its_only_sentence_releases_nothing(scripted):
+    # given
+    generator = scripted(reply="Refunds take 5 to 10 business", finish=FINISH_LENGTH)
+    judge = scripted(yes=[])
+
+    # when
+    result = gated_answer(generator, "Refunds?", [REFUNDS], judge=judge)
+
+    # then: nothing shown, nothing claimed (the review escalates a draft without claims)
+    assert result.released == ""
+    assert result.checks == ()
+    assert result.withheld == "Refunds take 5 to 10 business"
+
+
+@pytest.mark.parametrize(
+    ("text", "finished"),
+    [
+        ("Refunds take 5 days.", True),
+        ("Refunds take 5 days [1].", True),
+        ("Refunds take 5 days. [1]", True),
+        ("Refunds take 5 days [1, 2]", True),
+        ('He said "five days."', True),
+        ("Is it five days?", True),
+        ("Refunds take 5", False),
+        ("Refunds take 5 days [1", False),
+        ("See the list:", True),
+    ],
+)
+def test_ends_sentence(text, finished):
+    assert ends_sentence(text) is finished

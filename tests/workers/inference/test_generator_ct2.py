@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from workers.inference.base import ModelError
+from workers.inference.base import FINISH_LENGTH, FINISH_STOP, FinishReason, ModelError, ReplyStream
 from workers.inference.generator_ct2 import (
     COMPUTE_TYPES,
     CT2Generator,
@@ -83,10 +83,12 @@ def test_stream_chat_respects_max_new_tokens(smollm2_ct2: CT2Generator) -> None:
 
     # when
     reply = "".join(smollm2_ct2.stream_chat(CHAT, max_new_tokens=5))
+    finish = _finish_of(smollm2_ct2.stream_chat(CHAT, max_new_tokens=5))
 
-    # then
+    # then: the stream also says the limit, not the model, ended it
     assert len(ids) == 5
     assert reply == smollm2_ct2._decode(ids)
+    assert finish == FINISH_LENGTH
 
 
 @pytest.mark.slow
@@ -110,8 +112,10 @@ def test_stream_chat_ends_at_end_of_text(smollm2_ct2: CT2Generator) -> None:
 
     # when
     reply = "".join(smollm2_ct2.stream_chat(chat, max_new_tokens=60))
+    finish = _finish_of(smollm2_ct2.stream_chat(chat, max_new_tokens=60))
 
     # then
+    assert finish == FINISH_STOP
     assert len(ids) < 60
     assert not set(ids) & set(smollm2_ct2._eos_ids)
     assert "<|im_end|>" not in reply
@@ -219,3 +223,12 @@ def test_no_system_turn_means_nothing_to_cache(smollm2_ct2: CT2Generator) -> Non
     static, rest = smollm2_ct2._split_static([{"role": "user", "content": "Hi"}])
     assert static == []
     assert rest
+
+
+def _finish_of(stream: ReplyStream) -> FinishReason | None:
+    """Runs a stream to its end and returns why it ended (the generator's return value)."""
+    while True:
+        try:
+            next(stream)
+        except StopIteration as end:
+            return end.value

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from workers.inference import hardware
-from workers.inference.base import ModelError
+from workers.inference.base import FINISH_LENGTH, FINISH_STOP, FinishReason, ModelError, ReplyStream
 from workers.inference.generator_local import LocalGenerator, choose_dtype, explain_dtype
 from workers.inference.hardware import Bf16Probe, CpuInfo
 
@@ -100,9 +100,34 @@ def test_stream_chat_ends_at_the_configured_eos_token(
 
     # when
     reply = "".join(generator.stream_chat(CHAT, max_new_tokens=12))
+    finish = _finish_of(generator.stream_chat(CHAT, max_new_tokens=12))
 
     # then
     assert reply == tokenizer.decode(ids[: ids.index(eos)], skip_special_tokens=True)
+    assert finish == FINISH_STOP
+
+
+def test_stream_chat_says_when_the_token_limit_ended_the_reply(
+    tiny_generator: LocalGenerator, reference: tuple[list[int], Any]
+) -> None:
+    # given: the tiny model never ends this reply on its own within 12 tokens
+    ids, _ = reference
+
+    # when
+    finish = _finish_of(tiny_generator.stream_chat(CHAT, max_new_tokens=5))
+
+    # then
+    assert len(ids) == 12
+    assert finish == FINISH_LENGTH
+
+
+def _finish_of(stream: ReplyStream) -> FinishReason | None:
+    """Runs a stream to its end and returns why it ended (the generator's return value)."""
+    while True:
+        try:
+            next(stream)
+        except StopIteration as end:
+            return end.value
 
 
 def test_yes_probability_is_a_deterministic_probability(tiny_generator: LocalGenerator) -> None:

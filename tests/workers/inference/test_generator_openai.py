@@ -18,9 +18,33 @@ from .conftest import FakeServer
 CHAT = [{"role": "user", "content": "Where is my order?"}]
 
 
-def _chunk(content: str | None) -> str:
+def _chunk(content: str | None, finish: str | None = None) -> str:
     delta = {} if content is None else {"content": content}
-    return "data: " + json.dumps({"choices": [{"index": 0, "delta": delta}]})
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return "data: " + json.dumps({"choices": [choice]})
+
+
+@pytest.mark.parametrize(("server_says", "finish"), [("length", "length"), ("stop", "stop")])
+def test_stream_chat_returns_the_servers_finish_reason(
+    fake_server: FakeServer, server_says: str, finish: str
+) -> None:
+    # given: the last chunk says why the server ended the reply
+    events = [_chunk("Your order ships"), _chunk(None, server_says), "data: [DONE]"]
+    fake_server.handler = lambda request, body: fake_server.reply_sse(request, events)
+    stream = OpenAIGenerator(fake_server.url, "qwen").stream_chat(CHAT, max_new_tokens=4)
+
+    # when
+    deltas = []
+    while True:
+        try:
+            deltas.append(next(stream))
+        except StopIteration as end:
+            returned = end.value
+            break
+
+    # then
+    assert deltas == ["Your order ships"]
+    assert returned == finish
 
 
 def _logprobs_reply(top: dict[str, float], content: str = "Yes") -> dict[str, Any]:

@@ -209,7 +209,7 @@ def test_a_page_of_an_origin_not_allowed_gets_no_widget(stack, other_host, brows
     page.close()
 
 
-def test_the_open_widget_fills_a_phone_screen(stack, allowed_host, browser):
+def test_on_a_phone_the_widget_fills_the_screen_and_hands_off(stack, allowed_host, browser):
     # given
     page = browser.new_page(viewport={"width": 390, "height": 844})
     page.goto(allowed_host + "/")
@@ -219,10 +219,18 @@ def test_the_open_widget_fills_a_phone_screen(stack, allowed_host, browser):
     frame = _chat_frame(page)
     frame.wait_for_selector("#connection-status[data-state=open]")
     page.screenshot(path=str(SHOTS / "widget-phone-open.png"))
-    # then: the panel covers the screen, and its close button gives the page back
+    # then: the panel covers the screen
     box = frame.frame_element().bounding_box()
     assert box is not None
     assert (box["x"], box["y"], box["width"], box["height"]) == (0, 0, 390, 844)
+
+    # when: the visitor asks for a person (the chat page's own button, in the widget)
+    frame.click("#handoff-btn")
+    # then: handed off at once, as on /
+    banner = frame.wait_for_selector("#handoff-banner:not([hidden])", timeout=30_000)
+    assert banner.inner_text() == "A person from our team will reply here."
+    page.screenshot(path=str(SHOTS / "widget-phone-handoff.png"))
+    # and the close button gives the page back
     frame.click("#widget-close")
     page.wait_for_selector("chatapp-widget[data-state=closed]", state="attached")
     page.close()

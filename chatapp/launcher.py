@@ -170,6 +170,42 @@ def _wait_healthy(url: str, procs: list[tuple[str, subprocess.Popen[bytes]]]) ->
     return False
 
 
+def _banner(host: str, port: str, widget_demo: str | None) -> str:
+    """What ``make run`` prints once the stack is ready: where everything is."""
+    lines = [
+        f"  Visitor chat   http://{host}:{port}/",
+        f"  Agent console  http://{host}:{port}/console/   {_login_hint('agent')}",
+        f"  Dashboard      http://{host}:{port}/dashboard/ {_login_hint('admin')}",
+    ]
+    if widget_demo:
+        lines.append(
+            f"  Widget demo    {widget_demo}  (the chat bubble on a sample shop, another origin)"
+        )
+    lines += [
+        f"  Health         http://{host}:{port}/healthz",
+        f"  API docs       docs/api.md, http://{host}:{port}/api/v1/openapi.json",
+    ]
+    return "\n" + "\n".join(lines) + "\n\n  Press Ctrl-C to stop everything.\n"
+
+
+def _start_widget_demo(host: str, port: str, demo_port: str) -> str | None:
+    """Serve the sample host page on a second origin and allow that origin (not in production).
+
+    Returns:
+        Its URL, or None when the port is taken (the rest of the stack still starts).
+    """
+    from chatapp.widget import demo_host
+    from chatapp.widget.services import widget_origin_ensure
+
+    try:
+        demo_host.serve(host, int(demo_port), f"http://{host}:{port}")
+    except OSError as exc:
+        say(f"widget demo host page not started on port {demo_port}: {exc}")
+        return None
+    widget_origin_ensure(f"http://{host}:{demo_port}", note="make run: sample host page")
+    return f"http://{host}:{demo_port}/"
+
+
 def main() -> int:
     """Run the whole stack in the foreground until interrupted."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapp.config.settings.base")
@@ -178,6 +214,7 @@ def main() -> int:
     var_dir = Path(os.environ.get("CHATAPP_VAR_DIR", BASE_DIR / "var"))
     host = os.environ.get("CHATAPP_HOST", "127.0.0.1")
     port = os.environ.get("CHATAPP_PORT", "8000")
+    demo_port = os.environ.get("CHATAPP_DEMO_HOST_PORT", "8001")
     production = os.environ["DJANGO_SETTINGS_MODULE"].endswith(".production")
     if not production and not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
         say(f"starting the embedded PostgreSQL 16 + pgvector and Redis in {var_dir}/ …")
@@ -218,8 +255,10 @@ def main() -> int:
         call_command("migrate", interactive=False, verbosity=0)
         call_command("check_models")
         choose_engines()
+        widget_demo = None
         if not settings.CHATAPP_PRODUCTION:
             call_command("load_demo")  # demo users only when missing; never in production
+            widget_demo = _start_widget_demo(host, port, demo_port)
         env = dict(os.environ)
         procs.append(
             (
@@ -239,15 +278,7 @@ def main() -> int:
             say("the stack did not become healthy; stopping")
             stop()
         say("ready")
-        print(
-            f"\n  Visitor chat   http://{host}:{port}/\n"
-            f"  Agent console  http://{host}:{port}/console/   {_login_hint('agent')}\n"
-            f"  Dashboard      http://{host}:{port}/dashboard/ {_login_hint('admin')}\n"
-            f"  Health         http://{host}:{port}/healthz\n"
-            f"  API docs       docs/api.md, http://{host}:{port}/api/v1/openapi.json\n\n"
-            "  Press Ctrl-C to stop everything.\n",
-            flush=True,
-        )
+        print(_banner(host, port, widget_demo), flush=True)
         while True:
             for name, proc in procs:
                 if proc.poll() is not None:

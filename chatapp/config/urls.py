@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/", include("chatapp.accounts.urls")),
     path("console/", include("chatapp.console.urls")),
     path("dashboard/", include("chatapp.dashboard.urls")),
+    path("", include("chatapp.widget.urls")),
     path("admin/", admin.site.urls),
 ]
 

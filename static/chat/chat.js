@@ -15,7 +15,10 @@ import {
   scrollToBottom,
 } from '../shared/messages.js';
 
-const STORAGE_KEY = 'chatapp.conversation';
+// Options of a page that embeds this chat (the widget's frame): its own storage key, its
+// knowledge bases. The full page has none.
+const OPTIONS = JSON.parse(document.getElementById('chat-options')?.textContent || '{}');
+const STORAGE_KEY = OPTIONS.storage_key || 'chatapp.conversation';
 const HANDOFF_TEXT = 'I want to talk to a person';
 // A turn on a small CPU model can take a minute before the first words; the server ends every
 // turn with turn.completed, this only stops a stale indicator after a missed frame.
@@ -295,7 +298,8 @@ async function openConversation() {
       forget(); // expired or deleted: start a fresh conversation
     }
   }
-  const created = await apiFetch(createUrl, { method: 'POST', body: {} });
+  const body = OPTIONS.knowledge_base_ids?.length ? { knowledge_base_ids: OPTIONS.knowledge_base_ids } : {};
+  const created = await apiFetch(createUrl, { method: 'POST', body });
   const conversation = { id: created.id, token: created.token, websocket_url: created.websocket_url };
   store(conversation);
   return { conversation, detail: { status: 'bot', assignee: null, messages: [] } };

@@ -118,3 +118,58 @@ def test_a_set_torch_thread_count_holds_for_every_worker(settings):
     workers = launcher.worker_commands()
     # then: no worker overrides it (each reads the setting)
     assert all("CHATAPP_TORCH_THREADS" not in env for _, _, env in workers)
+
+
+def test_make_run_serves_the_widget_demo_host_page_and_allows_its_origin(db, monkeypatch):
+    # given: a free port for the sample host page
+    import socket
+    import urllib.request
+
+    from chatapp.widget import demo_host
+    from chatapp.widget.selectors import widget_origin_patterns
+
+    servers = []
+    real_serve = demo_host.serve
+
+    def serve(*args, **kwargs):
+        servers.append(real_serve(*args, **kwargs))
+        return servers[-1]
+
+    monkeypatch.setattr(demo_host, "serve", serve)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    try:
+        # when
+        url = launcher._start_widget_demo("127.0.0.1", "8000", port)
+        assert url is not None
+        with urllib.request.urlopen(url) as response:  # noqa: S310  (loopback)
+            page = response.read().decode()
+        # then
+        assert url == f"http://127.0.0.1:{port}/"
+        assert widget_origin_patterns() == [f"http://127.0.0.1:{port}"]
+        assert '<script src="http://127.0.0.1:8000/widget.js"' in page
+        assert "Widget demo    " + url in launcher._banner("127.0.0.1", "8000", url)
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+def test_a_taken_demo_host_port_only_skips_the_demo(db, capsys):
+    # given: the port is taken
+    import socket
+
+    from chatapp.widget.models import WidgetOrigin
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        # when
+        url = launcher._start_widget_demo("127.0.0.1", "8000", port)
+    # then
+    assert url is None
+    assert f"widget demo host page not started on port {port}" in capsys.readouterr().out
+    assert not WidgetOrigin.objects.exists()
+    assert "Widget demo" not in launcher._banner("127.0.0.1", "8000", None)

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "chatapp.dashboard",
     "chatapp.feedback",
     "chatapp.replies",
+    "chatapp.widget",
 ]
 
 MIDDLEWARE = [

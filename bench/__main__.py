@@ -20,6 +20,7 @@ BENCHMARKS = (
     "turns",
     "adversarial",
     "load",
+    "assignment",
 )
 
 

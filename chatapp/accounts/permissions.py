@@ -40,6 +40,10 @@ class Action(StrEnum):
     QUEUE_WATCH = "console.watch"
     KNOWLEDGE_READ = "knowledge.read"
     KNOWLEDGE_WRITE = "knowledge.write"
+    PRESENCE_SET = "agent.presence"  # one's own presence: heartbeat, online/away/offline
+    AGENT_CAPACITY_SET = "agent.capacity"  # anyone's capacity for auto-assignment
+    AGENTS_READ = "agent.list"  # who is online, with loads
+    EXPORT_READ = "export.read"  # CSV exports of conversations and turns
 
 
 _A, _V, _G, _H, _D = (
@@ -66,6 +70,10 @@ MATRIX: dict[Action, frozenset[Subject]] = {
     Action.QUEUE_WATCH: frozenset({_G, _D}),
     Action.KNOWLEDGE_READ: frozenset({_G, _D}),
     Action.KNOWLEDGE_WRITE: frozenset({_D}),
+    Action.PRESENCE_SET: frozenset({_G, _D}),
+    Action.AGENT_CAPACITY_SET: frozenset({_D}),
+    Action.AGENTS_READ: frozenset({_G, _D}),
+    Action.EXPORT_READ: frozenset({_D}),
 }
 
 ERR_NOT_HOLDER = "Only the agent holding the conversation or an admin may do that."
@@ -74,6 +82,8 @@ ERR_FORBIDDEN = {
     Action.CONVERSATION_RELEASE: ERR_NOT_HOLDER,
     Action.CONVERSATION_CLOSE: ERR_NOT_HOLDER,
     Action.KNOWLEDGE_WRITE: "Only admins change knowledge.",
+    Action.AGENT_CAPACITY_SET: "Only admins set capacities.",
+    Action.EXPORT_READ: "Only admins export.",
 }
 
 

@@ -599,3 +599,9 @@ OPENAPI["paths"]["/api/v1/curated-answers/{curated_id}"] = {
         "responses": {"200": _json(_OBJ), **_COMMON_ERRORS},
     }
 }
+
+# Agents and exports live in their own module (this one is long enough); imported last, since
+# it reuses the helpers above.
+from chatapp.api.openapi_agents import PATHS as _AGENT_PATHS  # noqa: E402
+
+OPENAPI["paths"].update(_AGENT_PATHS)

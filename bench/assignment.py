@@ -176,7 +176,10 @@ def run(quick: bool = False) -> dict[str, Any]:
     rows = []
     for concurrency in CONCURRENCY:
         mine = [r for r in results if r["concurrency"] == concurrency]
-        med = lambda key: percentile([r[key] for r in mine], 50)  # noqa: E731
+
+        def med(key: str, mine: list[dict[str, Any]] = mine) -> float:
+            return percentile([r[key] for r in mine], 50)
+
         rows.append(
             [
                 concurrency,
@@ -196,14 +199,23 @@ def run(quick: bool = False) -> dict[str, Any]:
         title=f"Burst: {WAITING} waiting, {AGENTS} online agents x capacity {CAPACITY}, "
         "2 offline agents; agents close what they get",
         columns=[
-            "racing passes", "runs", "first 15 ms", "all 50 ms", "wait p50 ms", "wait p95 ms",
-            "pass p50 ms", "pass p95 ms", "each once", "to offline", "max load",
-        ],  # fmt: skip
+            "racing passes",
+            "runs",
+            "first 15 ms",
+            "all 50 ms",
+            "wait p50 ms",
+            "wait p95 ms",
+            "pass p50 ms",
+            "pass p95 ms",
+            "each once",
+            "to offline",
+            "max load",
+        ],
         rows=rows,
         note=(
             "Times are medians over the runs, from the moment all 50 wait (the passes start) "
-            f"to each conversation's AutoAssignment row. CPU: {cpu['model']}, {cpu['cores']} cores, load average "
-            f"{os.getloadavg()[0]:.2f} at the end."
+            f"to each conversation's AutoAssignment row. CPU: {cpu['model']}, {cpu['cores']} "
+            f"cores, load average {os.getloadavg()[0]:.2f} at the end."
         ),
     )
     data = {"cpu": cpu, "runs": results}

@@ -4,7 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatapp.api.openapi import _COMMON_ERRORS, _STAFF, _body, _err, _json
+# The helpers of chatapp.api.openapi, repeated: that module imports this one at its end.
+_STAFF: list[dict[str, list[str]]] = [{"apiKey": []}]
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _err(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+_COMMON_ERRORS = {
+    "400": _err("Malformed JSON or invalid body"),
+    "401": _err("Missing or bad key"),
+    "404": _err("Not found"),
+    "429": _err("Rate limited: retry after `retry_after` seconds (also the Retry-After header)"),
+}
 
 _PRESENCE = {
     "type": "object",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
+from typing_extensions import override
 
 from chatapp.assignment.models import AgentPresence, AssignmentSettings, AutoAssignment
 
@@ -19,6 +20,7 @@ class AgentPresenceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # stubs' 
 class AssignmentSettingsAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("auto_assign", "default_capacity")
 
+    @override
     def has_add_permission(self, request: HttpRequest) -> bool:
         # One row (pk 1): while it exists it wins over CHATAPP_AUTO_ASSIGN and the capacity env.
         return not AssignmentSettings.objects.exists()

@@ -54,15 +54,19 @@ class AssignmentSettings(models.Model):
 
     class Meta:
         verbose_name_plural = "assignment settings"
-        constraints = [models.CheckConstraint(condition=models.Q(pk=1), name="assignment_settings_one_row")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(pk=1), name="assignment_settings_one_row")
+        ]
 
     @override
     def __str__(self) -> str:
-        return f"auto-assign {'on' if self.auto_assign else 'off'}, capacity {self.default_capacity}"
+        return (
+            f"auto-assign {'on' if self.auto_assign else 'off'}, capacity {self.default_capacity}"
+        )
 
 
 class AutoAssignment(models.Model):
-    """One row per conversation the assignment pass gave to an agent (manual claims are not here)."""
+    """A conversation the assignment pass gave to an agent (manual claims are not logged here)."""
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")

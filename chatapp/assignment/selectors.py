@@ -62,7 +62,7 @@ def presence_cutoff(now: datetime | None = None) -> datetime:
 
 
 def presence_effective(presence: AgentPresence | None, *, now: datetime | None = None) -> str:
-    """online / away / offline: the chosen status while heartbeats arrive, else offline."""
+    """Online / away / offline: the chosen status while heartbeats arrive, else offline."""
     if presence is None or presence.last_seen < presence_cutoff(now):
         return AgentPresence.Status.OFFLINE
     return presence.status
@@ -151,8 +151,10 @@ def assignment_candidates(policy: AssignmentPolicy) -> list[tuple[AgentPresence,
 
 
 def offline_holders() -> list[int]:
-    """Staff with a presence row who are offline (chosen, or heartbeats stopped) and hold
-    assigned conversations (one query)."""
+    """Staff who are offline (chosen, or heartbeats stopped) and hold conversations (one query).
+
+    Staff without a presence row (API-only, never opened the console) are left alone.
+    """
     cutoff = presence_cutoff()
     stale = AgentPresence.objects.filter(last_seen__lt=cutoff) | AgentPresence.objects.filter(
         status=AgentPresence.Status.OFFLINE

@@ -225,10 +225,9 @@ def assignment_pass() -> PassResult:
         .filter(status=Conversation.Status.WAITING, assignee__isnull=True)
         .order_by("updated_at", "created_at")[:room]
     )
-    rotation = [[presence, free] for presence, free in candidates]
+    rotation: list[tuple[AgentPresence, int]] = list(candidates)
     for conversation in waiting:
-        slot = rotation.pop(0)
-        presence, free = slot
+        presence, free = rotation.pop(0)
         waiting_since = conversation.updated_at
         conversation_assign(conversation=conversation, agent=presence.user, by=presence.user)
         presence.last_assigned_at = timezone.now()
@@ -238,7 +237,7 @@ def assignment_pass() -> PassResult:
         )
         result.assigned.append((str(conversation.pk), presence.user_id))
         if free > 1:
-            rotation.append([presence, free - 1])
+            rotation.append((presence, free - 1))
     if result.assigned or result.requeued:
         logger.info(
             "assignment pass: %d assigned, %d requeued", len(result.assigned), len(result.requeued)

@@ -130,7 +130,7 @@ def _short(value: float) -> str:
 
 def _lines(chart: Chart, top: float) -> list[str]:
     n = len(chart.labels)
-    parts = []
+    parts: list[str] = []
     for series in chart.series:
         css = f"chart-{escape(series.key)}"
         runs: list[list[str]] = [[]]  # a None splits the line
@@ -147,9 +147,11 @@ def _lines(chart: Chart, top: float) -> list[str]:
                 f'data-value="{value}"><title>{escape(series.name)}, '
                 f"{escape(chart.labels[i])}: {escape(chart.display(value))}</title></circle>"
             )
-        for run in runs:
-            if len(run) > 1:
-                parts.append(f'<polyline class="chart-line {css}" points="{" ".join(run)}"/>')
+        parts.extend(
+            f'<polyline class="chart-line {css}" points="{" ".join(run)}"/>'
+            for run in runs
+            if len(run) > 1
+        )
         parts.extend(dots)
     return parts
 
@@ -157,7 +159,7 @@ def _lines(chart: Chart, top: float) -> list[str]:
 def _bars(chart: Chart, top: float) -> list[str]:
     n = len(chart.labels)
     width = (WIDTH - PAD_LEFT - PAD_RIGHT) / max(n, 1) * 0.7
-    parts = []
+    parts: list[str] = []
     for i, label in enumerate(chart.labels):
         base = 0.0
         for series in chart.series:
@@ -165,8 +167,9 @@ def _bars(chart: Chart, top: float) -> list[str]:
             if value <= 0:
                 continue
             y0, y1 = _y(base, top), _y(base + value, top)
+            left = _x(i, n) - width / 2
             parts.append(
-                f'<rect class="chart-bar chart-{escape(series.key)}" x="{_x(i, n) - width / 2:.1f}" '
+                f'<rect class="chart-bar chart-{escape(series.key)}" x="{left:.1f}" '
                 f'y="{y1:.1f}" width="{width:.1f}" height="{y0 - y1:.1f}" '
                 f'data-series="{escape(series.key)}" data-x="{escape(label)}" '
                 f'data-value="{series.values[i]}"><title>{escape(series.name)}, {escape(label)}: '

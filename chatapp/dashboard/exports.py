@@ -18,13 +18,27 @@ from chatapp.dashboard.selectors import DateRange
 CHUNK_ROWS = 2000  # rows per fetch from the server-side cursor
 
 CONVERSATION_COLUMNS = (
-    "id", "created_at", "status", "assignee", "handoff_reason", "messages",
-    "visitor_messages", "agent_joined", "last_message_at",
-)  # fmt: skip
+    "id",
+    "created_at",
+    "status",
+    "assignee",
+    "handoff_reason",
+    "messages",
+    "visitor_messages",
+    "agent_joined",
+    "last_message_at",
+)
 TURN_COLUMNS = (
-    "id", "conversation_id", "started_at", "status", "verdict", "reason",
-    "first_token_ms", "turn_ms", "question",
-)  # fmt: skip
+    "id",
+    "conversation_id",
+    "started_at",
+    "status",
+    "verdict",
+    "reason",
+    "first_token_ms",
+    "turn_ms",
+    "question",
+)
 
 
 def _iso(value: datetime | None) -> str:
@@ -51,16 +65,30 @@ def conversation_rows(period: DateRange) -> Iterator[list[Any]]:
         )
         .order_by("created_at", "id")
         .values_list(
-            "id", "created_at", "status", "assignee__username", "handoff_reason",
-            "n_messages", "n_visitor", "agent_joined", "last_message_at",
-        )  # fmt: skip
+            "id",
+            "created_at",
+            "status",
+            "assignee__username",
+            "handoff_reason",
+            "n_messages",
+            "n_visitor",
+            "agent_joined",
+            "last_message_at",
+        )
     )
     for row in rows.iterator(chunk_size=CHUNK_ROWS):
         pk, created, status, assignee, reason, n, n_visitor, joined, last = row
         yield [
-            str(pk), _iso(created), status, _cell(assignee or ""), _cell(reason), n, n_visitor,
-            "yes" if joined else "no", _iso(last),
-        ]  # fmt: skip
+            str(pk),
+            _iso(created),
+            status,
+            _cell(assignee or ""),
+            _cell(reason),
+            n,
+            n_visitor,
+            "yes" if joined else "no",
+            _iso(last),
+        ]
 
 
 def _ms(start: datetime, end: datetime | None) -> int | str:
@@ -74,13 +102,27 @@ def turn_rows(period: DateRange) -> Iterator[list[Any]]:
         PipelineRun.objects.filter(started_at__gte=period.since, started_at__lt=period.until)
         .order_by("started_at", "id")
         .values_list(
-            "id", "conversation_id", "started_at", "status", "verdict", "reason",
-            "first_token_at", "finished_at", "question__text",
-        )  # fmt: skip
+            "id",
+            "conversation_id",
+            "started_at",
+            "status",
+            "verdict",
+            "reason",
+            "first_token_at",
+            "finished_at",
+            "question__text",
+        )
     )
     for row in rows.iterator(chunk_size=CHUNK_ROWS):
         pk, conversation_id, started, status, verdict, reason, first, finished, text = row
         yield [
-            pk, str(conversation_id), _iso(started), status, verdict, reason,
-            _ms(started, first), _ms(started, finished), _cell(text),
-        ]  # fmt: skip
+            pk,
+            str(conversation_id),
+            _iso(started),
+            status,
+            verdict,
+            reason,
+            _ms(started, first),
+            _ms(started, finished),
+            _cell(text),
+        ]

@@ -1,4 +1,4 @@
-"""Reads for the dashboard over time: a date range, and per-day aggregates of conversations and turns.
+"""Reads for the dashboard over time: a date range, per-day aggregates of conversations and turns.
 
 Days are UTC calendar days (``TIME_ZONE``). Every series has one value per day of the range, days
 without data included (0 for counts, None for times), so charts and tables line up.
@@ -82,20 +82,16 @@ class ConversationDays:
 
 
 def _handed_off() -> Q:
-    """A conversation that went to people: it has a hand-off reason, an agent, or a turn that
-    escalated or failed (a reason is cleared when an agent hands it back to the bot)."""
-    return (
-        ~Q(handoff_reason="")
-        | Q(has_agent=True)
-        | Q(has_failed_run=True)
-    )
+    """A conversation that went to people: a hand-off reason, an agent, or a failed turn.
+
+    The turn counts too because a reason is cleared when an agent hands it back to the bot.
+    """
+    return ~Q(handoff_reason="") | Q(has_agent=True) | Q(has_failed_run=True)
 
 
 def conversation_days(period: DateRange) -> ConversationDays:
     """Per-day counts of conversations started in ``period`` (one query)."""
-    agent = Participant.objects.filter(
-        conversation=OuterRef("pk"), role=Participant.Role.AGENT
-    )
+    agent = Participant.objects.filter(conversation=OuterRef("pk"), role=Participant.Role.AGENT)
     failed = PipelineRun.objects.filter(
         conversation=OuterRef("pk"),
         status__in=(PipelineRun.Status.ESCALATED, PipelineRun.Status.FAILED),
@@ -182,8 +178,10 @@ def _ms(seconds: float | None) -> float | None:
 
 
 def timing_days(period: DateRange) -> TimingDays:
-    """Per-day p50/p95 of time to first token and of whole turns (one query, Postgres
-    ``percentile_cont``: interpolated, as ``bench.common.percentile``)."""
+    """Per-day p50/p95 of time to first token and of whole turns (one query).
+
+    Postgres ``percentile_cont`` interpolates, as ``bench.common.percentile`` does.
+    """
     with connection.cursor() as cursor:
         cursor.execute(
             _TIMING_SQL.format(table=PipelineRun._meta.db_table), [period.since, period.until]

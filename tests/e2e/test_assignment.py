@@ -26,9 +26,7 @@ def _login(page: Any, base_url: str, username: str, password: str, next_path: st
     page.wait_for_url(f"**{next_path}")
 
 
-def test_an_online_agent_gets_a_waiting_conversation_live_and_gives_it_back_offline(
-    stack, browser
-):
+def test_an_online_agent_gets_a_waiting_conversation_live_and_gives_it_back_offline(stack, browser):
     # given: auto-assignment on (the test settings leave it off), one agent in the console
     AssignmentSettings.objects.create(pk=1, auto_assign=True, default_capacity=2)
     user_ensure(username="olga", role=User.Role.AGENT, password="olga-pass-1")

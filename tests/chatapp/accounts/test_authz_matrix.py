@@ -247,9 +247,7 @@ ROUTES = {
         lambda w: "/api/v1/agents/me/heartbeat",
         (*VISITORS_401, "200", "200", "200"),
     ),
-    "agents": Route(
-        "`GET /api/v1/agents`", "GET", lambda w: "/api/v1/agents", KNOWLEDGE_READ
-    ),
+    "agents": Route("`GET /api/v1/agents`", "GET", lambda w: "/api/v1/agents", KNOWLEDGE_READ),
     "capacity": Route(
         "`PUT /api/v1/agents/<id>/capacity`",
         "PUT",

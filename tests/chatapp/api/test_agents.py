@@ -96,7 +96,9 @@ def test_the_team_list_shows_who_is_online_first(client):
     # when
     response = client.get("/api/v1/agents", **_auth(ben))
     # then
-    assert [(r["agent"]["username"], r["effective_status"]) for r in response.json()["results"]] == [
+    assert [
+        (r["agent"]["username"], r["effective_status"]) for r in response.json()["results"]
+    ] == [
         ("ben", "online"),
         ("ann", "offline"),
     ]

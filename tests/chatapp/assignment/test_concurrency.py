@@ -69,7 +69,8 @@ def test_racing_passes_assign_each_conversation_exactly_once(passes_requested):
     assert set(per_conversation.values()) == {1}
     agents = set(AutoAssignment.objects.values_list("agent_id", flat=True))
     assert agents == {a.pk for a in online}
-    assert offline.pk not in agents and stale.pk not in agents
+    assert offline.pk not in agents
+    assert stale.pk not in agents
     assert over_capacity == []
     assert Conversation.objects.filter(status="closed").count() == 50
     assert AgentPresence.objects.get(user=offline).status == "offline"

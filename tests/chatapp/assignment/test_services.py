@@ -154,7 +154,8 @@ def test_round_robin_spreads_conversations_and_respects_capacity(auto_assign):
     assert [agent for _, agent in result.assigned] == [ann.pk, ben.pk, cid.pk, ann.pk, ben.pk]
     assert [c for c, _ in result.assigned] == [str(c.pk) for c in waiting[:5]]
     assert _holders() == {ann.pk: 2, ben.pk: 2, cid.pk: 1}
-    assert away.pk not in _holders() and gone.pk not in _holders()
+    assert away.pk not in _holders()
+    assert gone.pk not in _holders()
     assert Conversation.objects.filter(status="waiting").count() == 2
     assert AutoAssignment.objects.count() == 5
 

@@ -27,23 +27,31 @@ def test_conversations_csv_lists_the_range_oldest_first(admin_client):
     # given
     known_conversations()
     # when
-    response = admin_client.get(
-        "/api/v1/exports/conversations.csv?start=2026-03-02&end=2026-03-03"
-    )
+    response = admin_client.get("/api/v1/exports/conversations.csv?start=2026-03-02&end=2026-03-03")
     # then
     rows = _csv(response)
     assert response["Content-Disposition"] == (
         'attachment; filename="conversations-2026-03-02-2026-03-03.csv"'
     )
     assert rows[0] == [
-        "id", "created_at", "status", "assignee", "handoff_reason", "messages",
-        "visitor_messages", "agent_joined", "last_message_at",
-    ]  # fmt: skip
+        "id",
+        "created_at",
+        "status",
+        "assignee",
+        "handoff_reason",
+        "messages",
+        "visitor_messages",
+        "agent_joined",
+        "last_message_at",
+    ]
     assert len(rows) == 1 + 4  # day 3 is outside the range
     assert [r[1][:10] for r in rows[1:]] == ["2026-03-02"] * 4
     assert sorted((r[4], r[7]) for r in rows[1:]) == [
-        ("", "no"), ("", "no"), ("no_relevant_passages", "no"), ("visitor_request", "yes"),
-    ]  # fmt: skip
+        ("", "no"),
+        ("", "no"),
+        ("no_relevant_passages", "no"),
+        ("visitor_request", "yes"),
+    ]
     assert {(r[5], r[6]) for r in rows[1:]} == {("1", "1")}
 
 
@@ -55,9 +63,16 @@ def test_turns_csv_has_times_in_ms(admin_client):
     rows = _csv(admin_client.get("/api/v1/exports/turns.csv?start=2026-03-01&end=2026-03-31"))
     # then
     assert rows[0] == [
-        "id", "conversation_id", "started_at", "status", "verdict", "reason",
-        "first_token_ms", "turn_ms", "question",
-    ]  # fmt: skip
+        "id",
+        "conversation_id",
+        "started_at",
+        "status",
+        "verdict",
+        "reason",
+        "first_token_ms",
+        "turn_ms",
+        "question",
+    ]
     assert [(r[2][:10], r[3], r[6], r[7], r[8]) for r in rows[1:]] == [
         ("2026-03-02", "completed", "250", "2000", "Q?"),
         ("2026-03-04", "completed", "", "", "Q?"),

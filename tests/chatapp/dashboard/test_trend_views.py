@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.chatapp.dashboard.trend_data import known_conversations, turn_on, DAY1
+from tests.chatapp.dashboard.trend_data import DAY1, known_conversations, turn_on
 
 pytestmark = pytest.mark.django_db
 

@@ -13,6 +13,7 @@ const STATE_LABELS = {
 // waiting after this long (or one assigned to me) is announced, so nobody is called for a
 // conversation a colleague already got.
 const NOTIFY_GRACE_MS = 2000;
+const RELOAD_AFTER_CHANGE_MS = 1500;
 
 const root = document.getElementById('presence');
 const state = { me: root ? Number(root.dataset.userId) : 0, statusOf: new Map(), audio: null };
@@ -128,6 +129,8 @@ async function start() {
   select.addEventListener('change', async () => {
     try {
       show(await apiFetch(root.dataset.presenceUrl, { method: 'PUT', body: { status: select.value } }));
+      // The assignment pass runs right after (in a worker): read the new load once it has.
+      window.setTimeout(beat, RELOAD_AFTER_CHANGE_MS);
     } catch (error) {
       showError(error);
     }

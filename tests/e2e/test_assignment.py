@@ -26,10 +26,17 @@ def _login(page: Any, base_url: str, username: str, password: str, next_path: st
     page.wait_for_url(f"**{next_path}")
 
 
-def test_an_online_agent_gets_a_waiting_conversation_live_and_gives_it_back_offline(stack, browser):
-    # given: auto-assignment on (the test settings leave it off), one agent in the console
+@pytest.fixture
+def auto_assign(stack) -> None:
+    """Auto-assignment on (the test settings leave it off) and an agent (ORM before the browser)."""
     AssignmentSettings.objects.create(pk=1, auto_assign=True, default_capacity=2)
     user_ensure(username="olga", role=User.Role.AGENT, password="olga-pass-1")
+
+
+def test_an_online_agent_gets_a_waiting_conversation_live_and_gives_it_back_offline(
+    stack, auto_assign, browser
+):
+    # given: one agent in the console
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.grant_permissions(["notifications"], origin=stack.base_url)
     agent = context.new_page()
@@ -64,7 +71,9 @@ def test_an_online_agent_gets_a_waiting_conversation_live_and_gives_it_back_offl
     agent.select_option("#presence-select", "offline")
     # then: the conversation goes back to waiting, and the visitor is told
     agent.wait_for_selector(f"{row}[data-status=waiting]", timeout=ASSIGN_TIMEOUT_MS)
-    agent.wait_for_selector("#presence-state[data-state=offline]")
+    agent.wait_for_selector("#presence-state[data-state=offline]:has-text('0 of 2')")
     visitor.wait_for_selector("li.msg-system:has-text('olga is no longer available')")
     agent.screenshot(path=str(SHOTS / "console-presence-offline.png"), full_page=True)
+    agent.set_viewport_size({"width": 390, "height": 844})
+    agent.screenshot(path=str(SHOTS / "console-presence-mobile.png"), full_page=True)
     context.close()

@@ -18,7 +18,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 WIDTH, HEIGHT = 640, 240
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 48, 12, 12, 28
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 58, 12, 12, 28
 Number = float | int
 
 
@@ -68,11 +68,14 @@ def day_labels(days: Sequence[date]) -> list[str]:
 
 
 def _nice_max(value: float) -> float:
-    """The axis top: 1, 2 or 5 times a power of ten, at least ``value``."""
-    if value <= 0:
-        return 1.0
+    """The axis top: 1, 2, 4 or 5 times a power of ten, at least ``value``.
+
+    At least 4, so that the quarter gridlines of a small count fall on whole numbers.
+    """
+    if value <= 4:
+        return 4.0
     power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 5, 10):
+    for step in (1, 2, 4, 5, 10):
         if value <= step * power:
             return float(step * power)
     return float(10 * power)
@@ -102,8 +105,10 @@ def _y(value: float, top: float) -> float:
 
 def _axes(chart: Chart, top: float) -> list[str]:
     parts = []
-    for k in range(5):  # gridlines at 0, 25, 50, 75, 100 % of the top
-        value = top * k / 4
+    # Quarters, or fifths when they fall on whole numbers and quarters do not (a top of 5 or 10).
+    steps = 5 if not chart.percent and top % 4 and not top % 5 else 4
+    for k in range(steps + 1):
+        value = top * k / steps
         y = _y(value, top)
         parts.append(
             f'<line class="chart-grid" x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" '
@@ -114,7 +119,7 @@ def _axes(chart: Chart, top: float) -> list[str]:
     n = len(chart.labels)
     every = max(1, math.ceil(n / 7))  # at most ~7 dates under the axis
     for i, label in enumerate(chart.labels):
-        if i % every == 0 or i == n - 1:
+        if i % every == 0:
             parts.append(
                 f'<text class="chart-tick" x="{_x(i, n):.1f}" y="{HEIGHT - 8}" '
                 f'text-anchor="middle">{escape(label[5:] if len(label) == 10 else label)}</text>'

@@ -9,7 +9,7 @@ import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from chatapp.assignment.models import AgentPresence, AssignmentSettings, AutoAssignment
 from chatapp.assignment.services import assignment_pass
@@ -36,12 +36,13 @@ def test_racing_passes_assign_each_conversation_exactly_once(passes_requested):
     def worker() -> None:
         try:
             for _ in range(60):
-                assignment_pass()
-                loads = Counter(
-                    Conversation.objects.filter(status="assigned").values_list(
-                        "assignee_id", flat=True
+                with transaction.atomic():  # loads as the pass leaves them, before its commit
+                    assignment_pass()
+                    loads = Counter(
+                        Conversation.objects.filter(status="assigned").values_list(
+                            "assignee_id", flat=True
+                        )
                     )
-                )
                 if any(n > CAPACITY for n in loads.values()):
                     over_capacity.append(dict(loads))
                 # The agents work: each closes one conversation it holds.

@@ -61,7 +61,8 @@ def date_range_parse(
     except ValueError:
         start_day, end_day = today, today - timedelta(days=1)  # fails the check below
     span = (end_day - start_day).days + 1
-    if span < 1 or (max_days is not None and span > max_days):
+    # date.max has no next day to end the range at.
+    if span < 1 or end_day >= date.max or (max_days is not None and span > max_days):
         detail = ERR_RANGE.format(days=max_days or "any number of")
         raise ApplicationError(
             "invalid_request", detail, fields=[{"field": "start", "message": detail}]

@@ -31,12 +31,17 @@ def test_the_default_range_is_the_last_14_days():
 
 @pytest.mark.parametrize(
     ("start", "end"),
-    [("2026-03-05", "2026-03-04"), ("yesterday", None), ("2025-01-01", "2026-03-04")],
+    [
+        ("2026-03-05", "2026-03-04"),
+        ("yesterday", None),
+        ("2025-01-01", "2026-03-04"),
+        ("2026-01-01", "9999-12-31"),
+    ],
 )
 def test_a_bad_range_is_refused(start, end):
     # when
     with pytest.raises(ApplicationError) as exc:
-        date_range_parse(start, end)
+        date_range_parse(start, end, max_days=None if end == "9999-12-31" else 366)
     # then
     assert exc.value.code == "invalid_request"
     assert exc.value.extra["fields"][0]["field"] == "start"

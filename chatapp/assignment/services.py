@@ -78,13 +78,14 @@ def presence_heartbeat(*, user: User) -> AgentPresence:
     """
     _require_staff(user)
     now = timezone.now()
-    presence = AgentPresence.objects.select_for_update().filter(user=user).first()
-    if presence is None:
-        presence = AgentPresence(user=user, status=AgentPresence.Status.ONLINE, last_seen=now)
-        presence.full_clean(validate_unique=False)
-        presence.save(force_insert=True)
+    # get_or_create: two first heartbeats at once (two tabs) make one row, not an error.
+    presence, created = AgentPresence.objects.get_or_create(
+        user=user, defaults={"status": AgentPresence.Status.ONLINE, "last_seen": now}
+    )
+    if created:
         assignment_request_on_commit()
         return presence
+    presence = AgentPresence.objects.select_for_update().get(user=user)
     was = selectors.presence_effective(presence, now=now)
     presence.last_seen = now
     presence.save(update_fields=["last_seen", "updated_at"])

@@ -22,6 +22,7 @@ BENCHMARKS = (
     "load",
     "serve",
     "widget",
+    "assignment",
 )
 
 

@@ -43,6 +43,10 @@ class Action(StrEnum):
     FEEDBACK_CREATE = "conversation.feedback"  # thumbs on an answer, CSAT once closed
     SAVED_REPLY_READ = "saved_reply.read"
     SAVED_REPLY_WRITE = "saved_reply.write"
+    PRESENCE_SET = "agent.presence"  # one's own presence: heartbeat, online/away/offline
+    AGENT_CAPACITY_SET = "agent.capacity"  # anyone's capacity for auto-assignment
+    AGENTS_READ = "agent.list"  # who is online, with loads
+    EXPORT_READ = "export.read"  # CSV exports of conversations and turns
 
 
 _A, _V, _G, _H, _D = (
@@ -72,6 +76,10 @@ MATRIX: dict[Action, frozenset[Subject]] = {
     Action.FEEDBACK_CREATE: frozenset({_V}),
     Action.SAVED_REPLY_READ: frozenset({_G, _D}),
     Action.SAVED_REPLY_WRITE: frozenset({_D}),
+    Action.PRESENCE_SET: frozenset({_G, _D}),
+    Action.AGENT_CAPACITY_SET: frozenset({_D}),
+    Action.AGENTS_READ: frozenset({_G, _D}),
+    Action.EXPORT_READ: frozenset({_D}),
 }
 
 ERR_NOT_HOLDER = "Only the agent holding the conversation or an admin may do that."
@@ -82,6 +90,8 @@ ERR_FORBIDDEN = {
     Action.KNOWLEDGE_WRITE: "Only admins change knowledge.",
     Action.FEEDBACK_CREATE: "Only the conversation's visitor rates it.",
     Action.SAVED_REPLY_WRITE: "Only admins change saved replies.",
+    Action.AGENT_CAPACITY_SET: "Only admins set capacities.",
+    Action.EXPORT_READ: "Only admins export.",
 }
 
 

@@ -606,3 +606,9 @@ OPENAPI["paths"]["/api/v1/curated-answers/{curated_id}"] = {
 OPENAPI["paths"].update(feedback_openapi.PATHS)
 OPENAPI["paths"].update(replies_openapi.PATHS)
 OPENAPI["components"]["securitySchemes"].update(feedback_openapi.SECURITY_SCHEMES)
+
+# Agents and exports live in their own module (this one is long enough); imported last, since
+# it reuses the helpers above.
+from chatapp.api.openapi_agents import PATHS as _AGENT_PATHS  # noqa: E402
+
+OPENAPI["paths"].update(_AGENT_PATHS)

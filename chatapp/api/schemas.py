@@ -61,3 +61,11 @@ class NoteCreate(Body):
 class CuratedAnswerCreate(Body):
     question: str = Field(min_length=1, max_length=2000)
     answer: str = Field(min_length=1, max_length=10000)
+
+
+class PresenceUpdate(Body):
+    status: Literal["online", "away", "offline"]
+
+
+class CapacityUpdate(Body):
+    capacity: int | None = Field(ge=0, le=100)  # None: the default capacity

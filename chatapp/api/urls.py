@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from chatapp.api import views
+from chatapp.api import agents, exports, views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -24,4 +24,10 @@ urlpatterns = [
     path("api/v1/curated-answers/<int:curated_id>", views.curated_answer_detail),
     path("api/v1/documents/<int:document_id>", views.document_detail),
     path("api/v1/documents/<int:document_id>/retry", views.document_retry),
+    path("api/v1/agents", agents.agent_list),
+    path("api/v1/agents/me/presence", agents.presence_me),
+    path("api/v1/agents/me/heartbeat", agents.heartbeat),
+    path("api/v1/agents/<int:agent_id>/capacity", agents.agent_capacity),
+    path("api/v1/exports/conversations.csv", exports.conversations_csv),
+    path("api/v1/exports/turns.csv", exports.turns_csv),
 ]

@@ -15,6 +15,7 @@ app = Celery(
         "workers.tasks.answering",
         "workers.tasks.review",
         "workers.tasks.sweep",
+        "workers.tasks.assignment",
         "workers.tasks.warmup",
         "workers.tasks.health",
     ],

@@ -205,7 +205,16 @@ def conversation_handoff(
             conversation_id=str(conversation.pk), reason=reason, detail=detail
         ),
     )
+    if conversation.status == Conversation.Status.WAITING:
+        _request_assignment()
     return conversation
+
+
+def _request_assignment() -> None:
+    # Late import: the assignment app builds on this one (its pass calls conversation_assign).
+    from chatapp.assignment.services import assignment_request_on_commit
+
+    assignment_request_on_commit()
 
 
 def _lock(conversation: Conversation) -> Conversation:
@@ -226,6 +235,8 @@ def _assignment_changed(conversation: Conversation, notice: str) -> None:
             assignee=agent_payload(conversation.assignee),
         ),
     )
+    if conversation.status != Conversation.Status.ASSIGNED:  # an agent has room again
+        _request_assignment()
 
 
 @transaction.atomic

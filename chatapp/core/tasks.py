@@ -19,6 +19,7 @@ INDEX_DOCUMENT = "workers.tasks.retrieval.index_document"
 SWEEP_STUCK = "workers.tasks.sweep.sweep_stuck"
 INDEX_IMPORT_BATCH = "workers.tasks.retrieval.index_import_batch"
 ANALYZE_CHUNKS = "workers.tasks.retrieval.analyze_chunks"
+ASSIGN_WAITING = "workers.tasks.assignment.assign_waiting"
 # An import job's batch task (and its ANALYZE) takes ~3 s (64 short documents) to ~20 s (256 kB of
 # long ones) on 2 CPU cores; the limits only catch a stuck task, and an item still held past the
 # hard one lost its task (``chatapp.knowledge.jobs.import_jobs_sweep``).

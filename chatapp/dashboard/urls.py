@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.urls import path
 
-from chatapp.dashboard import views
+from chatapp.dashboard import trend_views, views
 
 app_name = "dashboard"
 urlpatterns = [
     path("", views.index, name="index"),
     path("turns/<int:run_id>/", views.turn_detail, name="turn"),
+    path("trends/", trend_views.trends, name="trends"),
     path("knowledge/", views.knowledge_index, name="knowledge"),
     path("knowledge/<int:kb_id>/", views.knowledge_detail, name="knowledge-base"),
 ]

@@ -3,6 +3,7 @@
 // claim / transfer / release / close / reply / note actions through the REST API.
 
 import { apiFetch } from '../shared/api.js';
+import { queueNotify } from './presence.js';
 import { ReconnectingSocket, refusalMessage, wsUrl } from '../shared/ws.js';
 import {
   applyDelta,
@@ -132,7 +133,10 @@ function startQueue(table) {
   const indicator = document.getElementById('console-connection');
   const socket = new ReconnectingSocket(wsUrl('/ws/console/'), {
     onMessage(frame) {
-      if (frame.type === 'conversation.updated') upsert(frame.conversation);
+      if (frame.type === 'conversation.updated') {
+        upsert(frame.conversation);
+        queueNotify(frame.conversation);
+      }
     },
     onStatus: connectionIndicator(indicator),
     onFatal(code) {

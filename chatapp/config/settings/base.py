@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "chatapp.feedback",
     "chatapp.replies",
     "chatapp.widget",
+    "chatapp.assignment",
 ]
 
 MIDDLEWARE = [
@@ -201,6 +202,7 @@ CELERY_TASK_ROUTES = {
     "workers.tasks.retrieval.index_document": {"queue": "indexing"},
     "workers.tasks.retrieval.turn_watchdog": {"queue": "watchdog"},
     "workers.tasks.sweep.*": {"queue": "watchdog"},
+    "workers.tasks.assignment.*": {"queue": "watchdog"},
     "workers.tasks.retrieval.*": {"queue": "retrieval"},
     "workers.tasks.answering.*": {"queue": "answering"},
     "workers.tasks.review.*": {"queue": "review"},
@@ -209,13 +211,30 @@ CELERY_TASK_DEFAULT_QUEUE = "retrieval"
 # Ends or re-dispatches turns and documents stuck past their deadline: a lost watchdog (a Redis
 # restart), a dispatch lost between commit and broker, a dead indexing worker.
 CHATAPP_SWEEP_INTERVAL_S = env.int("CHATAPP_SWEEP_INTERVAL_S", default=30)
+# Auto-assignment (chatapp/assignment): on/off and the capacity of an agent without their own;
+# an admin's AssignmentSettings row wins over both. Heartbeats come from the console's page every
+# CHATAPP_PRESENCE_HEARTBEAT_S; an agent none came from for CHATAPP_PRESENCE_TIMEOUT_S is offline
+# (three missed beats: a reload or a short network cut does not cost them their conversations).
+CHATAPP_AUTO_ASSIGN = env.bool("CHATAPP_AUTO_ASSIGN", default=True)
+CHATAPP_ASSIGN_DEFAULT_CAPACITY = env.int("CHATAPP_ASSIGN_DEFAULT_CAPACITY", default=5)
+CHATAPP_PRESENCE_HEARTBEAT_S = env.int("CHATAPP_PRESENCE_HEARTBEAT_S", default=20)
+CHATAPP_PRESENCE_TIMEOUT_S = env.int("CHATAPP_PRESENCE_TIMEOUT_S", default=60)
+# The periodic pass: how soon an agent whose heartbeats stopped loses their conversations, at most
+# timeout + this.
+CHATAPP_ASSIGN_SWEEP_S = env.int("CHATAPP_ASSIGN_SWEEP_S", default=15)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-work": {
         "task": "workers.tasks.sweep.sweep_stuck",
         "schedule": float(CHATAPP_SWEEP_INTERVAL_S),
         # A sweep not started by the next one is useless: the next one does the same.
         "options": {"expires": float(CHATAPP_SWEEP_INTERVAL_S)},
-    }
+    },
+    # Catches what no event asked for: agents whose heartbeats stopped, a lost pass message.
+    "assign-waiting": {
+        "task": "workers.tasks.assignment.assign_waiting",
+        "schedule": float(CHATAPP_ASSIGN_SWEEP_S),
+        "options": {"expires": float(CHATAPP_ASSIGN_SWEEP_S)},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

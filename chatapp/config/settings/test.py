@@ -45,3 +45,6 @@ CHATAPP_RATE_LIMITS = {
     name: os.environ.get(f"CHATAPP_RATE_{name.upper()}", "")
     for name in CHATAPP_RATE_LIMITS  # noqa: F405
 }
+# Auto-assignment is off unless a test turns it on (an AssignmentSettings row): the other tests
+# claim conversations themselves and expect waiting ones to stay waiting.
+CHATAPP_AUTO_ASSIGN = env.bool("CHATAPP_AUTO_ASSIGN", default=False)

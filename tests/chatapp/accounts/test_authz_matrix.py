@@ -20,6 +20,7 @@ from django.test import Client
 
 from chatapp.accounts.models import User
 from chatapp.accounts.services import api_key_create
+from chatapp.assignment.models import AgentPresence
 from chatapp.conversations.models import Conversation, Message, Note
 from chatapp.conversations.services import conversation_assign, conversation_close
 from chatapp.feedback.models import AnswerFeedback, ConversationRating
@@ -253,6 +254,39 @@ ROUTES = {
         (*VISITORS_401, "403 forbidden", "403 forbidden", "201"),
         body=lambda w: {"question": "Do you gift wrap?", "answer": "Yes, for 3 EUR."},
     ),
+    "presence": Route(
+        "`PUT /api/v1/agents/me/presence`",
+        "PUT",
+        lambda w: "/api/v1/agents/me/presence",
+        (*VISITORS_401, "200", "200", "200"),
+        body=lambda w: {"status": "away"},
+    ),
+    "heartbeat": Route(
+        "`POST /api/v1/agents/me/heartbeat`",
+        "POST",
+        lambda w: "/api/v1/agents/me/heartbeat",
+        (*VISITORS_401, "200", "200", "200"),
+    ),
+    "agents": Route("`GET /api/v1/agents`", "GET", lambda w: "/api/v1/agents", KNOWLEDGE_READ),
+    "capacity": Route(
+        "`PUT /api/v1/agents/<id>/capacity`",
+        "PUT",
+        lambda w: f"/api/v1/agents/{w.colleague.pk}/capacity",
+        (*VISITORS_401, "403 forbidden", "403 forbidden", "200"),
+        body=lambda w: {"capacity": 3},
+    ),
+    "export-conversations": Route(
+        "`GET /api/v1/exports/conversations.csv`",
+        "GET",
+        lambda w: "/api/v1/exports/conversations.csv",
+        (*VISITORS_401, "403 forbidden", "403 forbidden", "200"),
+    ),
+    "export-turns": Route(
+        "`GET /api/v1/exports/turns.csv`",
+        "GET",
+        lambda w: "/api/v1/exports/turns.csv",
+        (*VISITORS_401, "403 forbidden", "403 forbidden", "200"),
+    ),
     "curated-delete": Route(
         "`DELETE /api/v1/curated-answers/<id>`",
         "DELETE",
@@ -380,6 +414,7 @@ def _state(world: World) -> dict[str, Any]:
         "feedback": sorted(AnswerFeedback.objects.values_list("rating", "comment")),
         "csat": sorted(ConversationRating.objects.values_list("score", "comment")),
         "saved_replies": sorted(SavedReply.objects.values_list("shortcut", "title", "body")),
+        "presence": sorted(AgentPresence.objects.values_list("user_id", "status", "capacity")),
     }
 
 

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Avg, Count, Exists, OuterRef, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from chatapp.assistant.models import PipelineRun
 from chatapp.conversations.models import Conversation, Participant
 from chatapp.core.errors import ApplicationError
+from chatapp.feedback.models import AnswerFeedback, ConversationRating
 
 DEFAULT_DAYS = 14
 MAX_DAYS = 366  # charts stay readable; CSV exports take any range
@@ -200,4 +201,45 @@ def timing_days(period: DateRange) -> TimingDays:
         first_token_p95=column(3),
         turn_p50=column(4),
         turn_p95=column(5),
+    )
+
+
+@dataclass(frozen=True)
+class FeedbackDays:
+    """Per-day visitor feedback: CSAT average and the share of thumbs up (None: none that day)."""
+
+    days: list[date]
+    csat_average: list[float | None]
+    csat_count: list[int]
+    thumbs_up_share: list[float | None]
+    thumbs_count: list[int]
+
+
+def feedback_days(period: DateRange) -> FeedbackDays:
+    """CSAT scores and thumbs per UTC day of their latest rating (two queries)."""
+    csat = {
+        row["day"]: row
+        for row in ConversationRating.objects.filter(
+            updated_at__gte=period.since, updated_at__lt=period.until
+        )
+        .annotate(day=TruncDate("updated_at"))
+        .values("day")
+        .annotate(avg=Avg("score"), n=Count("pk"))
+    }
+    thumbs = {
+        row["day"]: row
+        for row in AnswerFeedback.objects.filter(
+            updated_at__gte=period.since, updated_at__lt=period.until
+        )
+        .annotate(day=TruncDate("updated_at"))
+        .values("day")
+        .annotate(up=Count("pk", filter=Q(rating=AnswerFeedback.Rating.UP)), n=Count("pk"))
+    }
+    days = period.days
+    return FeedbackDays(
+        days=days,
+        csat_average=[round(float(csat[d]["avg"]), 2) if d in csat else None for d in days],
+        csat_count=[csat[d]["n"] if d in csat else 0 for d in days],
+        thumbs_up_share=[thumbs[d]["up"] / thumbs[d]["n"] if d in thumbs else None for d in days],
+        thumbs_count=[thumbs[d]["n"] if d in thumbs else 0 for d in days],
     )

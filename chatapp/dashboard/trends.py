@@ -1,7 +1,7 @@
 """The charts of the dashboard's "over time" page, built from the selectors' per-day series.
 
-One more chart (e.g. CSAT and thumbs once chatapp.feedback exists) is one more ``Chart`` appended
-in ``trends_charts`` from a selector that returns one value per day of ``period.days``.
+One more chart is one more ``Chart`` appended in ``trends_page`` from a selector that returns one
+value per day of ``period.days``.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ class TrendsPage:
 
 
 def trends_page(period: DateRange) -> TrendsPage:
-    """Every chart of the page for ``period`` (three queries)."""
+    """Every chart of the page for ``period`` (five queries)."""
     conversations = selectors.conversation_days(period)
     timings = selectors.timing_days(period)
+    feedback = selectors.feedback_days(period)
     labels = day_labels(period.days)
     charts = [
         Chart(
@@ -74,8 +75,21 @@ def trends_page(period: DateRange) -> TrendsPage:
                 Series("p95", timings.turn_p95, "p95"),
             ],
         ),
-        # The lead adds "CSAT and thumbs" here after merging chatapp.feedback (a selector with one
-        # value per day, then Chart(slug="csat", ..., series=[Series("CSAT", ..., "csat"), ...])).
+        Chart(
+            slug="csat",
+            title="CSAT per day (average of 1-5)",
+            description="Per day, the average score visitors gave closed conversations.",
+            labels=labels,
+            series=[Series("CSAT", feedback.csat_average, "csat")],
+        ),
+        Chart(
+            slug="thumbs",
+            title="Thumbs up share per day",
+            description="Per day, the share of rated bot answers that got a thumbs up.",
+            labels=labels,
+            percent=True,
+            series=[Series("Thumbs up", feedback.thumbs_up_share, "thumbs")],
+        ),
     ]
     return TrendsPage(
         period=period,

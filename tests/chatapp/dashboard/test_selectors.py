@@ -11,6 +11,7 @@ from chatapp.dashboard.selectors import (
     ReasonCount,
     conversation_days,
     date_range_parse,
+    feedback_days,
     handoff_reasons,
     timing_days,
 )
@@ -98,3 +99,38 @@ def test_timing_days_gives_interpolated_percentiles_in_one_query(django_assert_n
     assert timings.first_token_p95 == [480.0, None, None]
     assert timings.turn_p50 == [3000.0, None, None]
     assert timings.turn_p95 == [4800.0, None, None]
+
+
+def test_feedback_days_average_csat_and_thumbs_up_share_per_day(django_assert_num_queries):
+    # given: day 1 two CSAT scores (4, 5) and three thumbs (2 up); day 3 one thumbs down
+    from chatapp.feedback.models import AnswerFeedback, ConversationRating
+    from tests.factories.conversations import make_conversation
+    from tests.factories.feedback import make_answer
+
+    def rate(when, **fields):
+        conversation, _ = make_conversation()
+        if "score" in fields:
+            row = ConversationRating.objects.create(conversation=conversation, **fields)
+            ConversationRating.objects.filter(pk=row.pk).update(updated_at=when)
+        else:
+            message, _ = make_answer(conversation)
+            row = AnswerFeedback.objects.create(
+                message=message, conversation=conversation, **fields
+            )
+            AnswerFeedback.objects.filter(pk=row.pk).update(updated_at=when)
+
+    for score in (4, 5):
+        rate(DAY1, score=score)
+    for rating in ("up", "up", "down"):
+        rate(DAY1, rating=rating)
+    rate(DAY3, rating="down")
+
+    # when
+    with django_assert_num_queries(2):
+        days = feedback_days(MARCH)
+
+    # then
+    assert days.csat_average == [4.5, None, None]
+    assert days.csat_count == [2, 0, 0]
+    assert days.thumbs_up_share == [pytest.approx(2 / 3), None, 0.0]
+    assert days.thumbs_count == [3, 0, 1]

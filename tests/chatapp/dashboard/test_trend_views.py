@@ -17,7 +17,7 @@ def test_the_trends_page_draws_every_chart_for_the_range(client, admin_user):
     # then
     html = response.content.decode()
     assert response.status_code == 200
-    for slug in ("conversations", "handoff-rate", "first-token", "turn-time"):
+    for slug in ("conversations", "handoff-rate", "first-token", "turn-time", "csat", "thumbs"):
         assert f'id="chart-{slug}"' in html
         assert f'id="table-{slug}"' in html
     assert 'data-series="bot" data-x="2026-03-02" data-value="2"' in html

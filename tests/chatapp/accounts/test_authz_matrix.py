@@ -21,7 +21,7 @@ from django.test import Client
 from chatapp.accounts.models import User
 from chatapp.accounts.services import api_key_create
 from chatapp.conversations.models import Conversation, Message, Note
-from chatapp.conversations.services import conversation_assign
+from chatapp.conversations.services import conversation_assign, visitor_message_create
 from chatapp.knowledge.models import CuratedAnswer, Document, ImportJob, KnowledgeBase
 from tests.factories.accounts import AdminFactory, AgentFactory
 from tests.factories.conversations import make_conversation
@@ -145,6 +145,19 @@ ROUTES = {
         (*VISITORS_401, "201", "201", "201"),
         body=lambda w: {"text": "Internal note."},
     ),
+    "copilot": Route(
+        "`POST …/<id>/copilot`",
+        "POST",
+        _conv("/copilot"),
+        (*VISITORS_401, "403 forbidden", "202", "202"),
+        body=lambda w: {},
+    ),
+    "copilot-read": Route(
+        "`GET …/<id>/copilot`",
+        "GET",
+        _conv("/copilot"),
+        (*VISITORS_401, "403 forbidden", "200", "200"),
+    ),
     "kb-list": Route(
         "`GET /api/v1/knowledge-bases`", "GET", lambda w: "/api/v1/knowledge-bases", KNOWLEDGE_READ
     ),
@@ -256,6 +269,8 @@ def world(monkeypatch, indexed_later) -> World:
     users["admin"] = AdminFactory.create(username="admin")
     conversation, token = make_conversation()
     conversation_assign(conversation=conversation, agent=holder, by=holder)
+    # Something for a suggested reply (copilot) to answer.
+    visitor_message_create(conversation=conversation, text="Do you ship abroad?", client_msg_id=None)
     _, other_token = make_conversation()
     return World(
         conversation=conversation,

@@ -200,7 +200,11 @@ def answer_delta(
     PipelineRun.objects.filter(pk=run_id, first_token_at=None).update(first_token_at=timezone.now())
     if run_is_copilot(run_id):  # a suggestion: to staff, never to the visitor
         copilot_delta(
-            run_id=run_id, conversation_id=conversation_id, text=text, attempt=attempt, stream=stream
+            run_id=run_id,
+            conversation_id=conversation_id,
+            text=text,
+            attempt=attempt,
+            stream=stream,
         )
         return
     broadcast_now(

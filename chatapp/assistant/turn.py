@@ -9,8 +9,9 @@ Every end goes through ``_turn_end``, which refuses any other transition, stores
 ``TurnReason``, tells the visitor (``turn.completed``) and starts the next turn when messages
 arrived meanwhile. A copilot turn (``PipelineRun.Kind.COPILOT``: a reply suggested to the agent
 holding the conversation) runs the same stages, but its end only tells staff
-(``chatapp.assistant.copilot``): no bot message, no hand-off, no next turn. The stages run in the workers (``chatapp.assistant.stages``) and are sent by
-task name (``chatapp.core.tasks``), so nothing here imports ``workers.tasks``.
+(``chatapp.assistant.copilot``): no bot message, no hand-off, no next turn. The stages run in
+the workers (``chatapp.assistant.stages``) and are sent by task name (``chatapp.core.tasks``), so
+nothing here imports ``workers.tasks``.
 
 Stage messages may arrive twice (a pool process lost mid-stage puts its message back; the sweeper
 sends a stalled turn again), so every step of a turn is idempotent: a finished stage hands on its
@@ -265,7 +266,15 @@ def _turn_end(
     run.detail = detail
     run.finished_at = timezone.now()
     run.save(
-        update_fields=["status", "verdict", "reason", "detail", "finished_at", "answer", "suggestion"]
+        update_fields=[
+            "status",
+            "verdict",
+            "reason",
+            "detail",
+            "finished_at",
+            "answer",
+            "suggestion",
+        ]
     )
     if run.kind == PipelineRun.Kind.COPILOT:  # staff only; the visitor's turns are not its business
         copilot_announce(run)

@@ -270,7 +270,7 @@ def world(monkeypatch, indexed_later) -> World:
     conversation, token = make_conversation()
     conversation_assign(conversation=conversation, agent=holder, by=holder)
     # Something for a suggested reply (copilot) to answer.
-    visitor_message_create(conversation=conversation, text="Do you ship abroad?", client_msg_id=None)
+    visitor_message_create(conversation=conversation, text="Ship abroad?", client_msg_id=None)
     _, other_token = make_conversation()
     return World(
         conversation=conversation,

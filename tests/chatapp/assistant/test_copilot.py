@@ -27,7 +27,7 @@ PASSAGE = PassageRef(
 
 
 def _held(committed, *texts: str):
-    """A conversation the visitor wrote ``texts`` in (the bot's turn still running), then claimed."""
+    """A conversation the visitor wrote ``texts`` in (the bot's turn running), then claimed."""
     from chatapp.assistant.services import visitor_message_receive
     from chatapp.conversations.services import conversation_assign
     from tests.factories.conversations import make_conversation
@@ -214,9 +214,7 @@ def test_an_escalated_suggestion_means_no_confident_reply_and_hands_nothing_off(
     assert (conversation.status, conversation.handoff_reason) == ("assigned", "")
 
 
-def test_a_failed_copilot_turn_tells_staff_and_hands_nothing_off(
-    dispatched, broadcasts, committed
-):
+def test_a_failed_copilot_turn_tells_staff_and_hands_nothing_off(dispatched, broadcasts, committed):
     # given
     from chatapp.assistant.turn import pipeline_fail
 

@@ -4,7 +4,7 @@
 // rather than opening a second socket; the suggestion is also read back over REST on reconnect.
 
 import { apiFetch } from '../shared/api.js';
-import { renderCitations } from '../shared/messages.js';
+import { renderAnswerText, renderCitations } from '../shared/messages.js';
 
 const VERDICT_LABELS = {
   approved: 'Checked against the knowledge base by the reviewer.',
@@ -12,6 +12,15 @@ const VERDICT_LABELS = {
   escalated: 'No confident suggestion',
   failed: 'The suggestion could not be drafted',
 };
+
+// The suggestion's [n] passage markers: shown as superscripts, left out of the inserted reply
+// (an agent's reply carries no citations, so a bare [2] would puzzle the visitor).
+const MARKER = /\s*\[\d+(?:\s*,\s*\d+)*\]/g;
+
+/** The suggestion as the agent's reply: without passage markers. */
+export function replyText(text) {
+  return text.replace(MARKER, '').trim();
+}
 
 function startCopilot(root, box) {
   const button = document.getElementById('copilot-suggest');
@@ -53,7 +62,7 @@ function startCopilot(root, box) {
     shown.waiting = false;
     shown.text = frame.text;
     panel.hidden = false;
-    text.textContent = frame.text;
+    if (frame.text) text.replaceChildren(renderAnswerText(frame.text));
     if (frame.citations && frame.citations.length) sources.append(renderCitations(frame.citations));
     const label = VERDICT_LABELS[frame.verdict] || frame.verdict;
     verdict.textContent = frame.text ? label : `${label}${frame.reason ? ` (${frame.reason})` : ''}.`;
@@ -91,7 +100,8 @@ function startCopilot(root, box) {
   insert.addEventListener('click', () => {
     if (!shown.text || replyInput.disabled) return;
     const current = replyInput.value.trim();
-    replyInput.value = current ? `${current}\n\n${shown.text}` : shown.text;
+    const reply = replyText(shown.text);
+    replyInput.value = current ? `${current}\n\n${reply}` : reply;
     replyInput.dispatchEvent(new Event('input', { bubbles: true }));
     replyInput.focus();
     replyInput.setSelectionRange(replyInput.value.length, replyInput.value.length);

@@ -8,6 +8,7 @@ same in the console, in Chromium: click, see the suggestion, insert it into the 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transacti
 REFUNDS = "# Refund timing\n\nRefunds take 5 to 10 business days."
 QUESTION = "How long do refunds take?"
 SUGGESTION_TIMEOUT_S = 180
+MARKERS = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 QUIET_S = 3  # how long the visitor's socket is watched for anything after the suggestion
 
 
@@ -130,7 +132,8 @@ def test_a_suggestion_reaches_the_staff_socket_only_and_stores_nothing(stack, he
     _, stored = http_json(
         "GET", f"{stack.base_url}/api/v1/conversations/{held.conversation_id}", headers=held.auth
     )
-    assert [m["role"] for m in stored["messages"]] == ["visitor"]
+    # (the system message is the notice of the claim)
+    assert [m["role"] for m in stored["messages"]] == ["system", "visitor"]
     assert stored["status"] == "assigned"
     # the trace is a copilot turn of the three stages, readable again over REST
     run = PipelineRun.objects.get(pk=body["turn_id"])
@@ -170,12 +173,18 @@ def test_the_agent_inserts_a_suggestion_into_the_reply_box(stack, held, browser)
     page.keyboard.press("Enter")
     page.wait_for_selector("#copilot-insert:not([hidden])", timeout=SUGGESTION_TIMEOUT_S * 1000)
     page.screenshot(path=str(SHOTS / "console-copilot-suggestion.png"), full_page=True)
-    suggestion = page.inner_text("#copilot-text").strip()
+    assert page.inner_text("#copilot-text").strip()
     page.click("#copilot-insert")
 
-    # then: the reply box holds the suggestion, to edit and send as a normal reply
-    assert suggestion
-    assert page.input_value("#reply-input").strip() == suggestion
+    # then: the reply box holds the suggestion without its passage markers, to edit and send
+    _, latest = http_json(
+        "GET",
+        f"{stack.base_url}/api/v1/conversations/{held.conversation_id}/copilot",
+        headers=held.auth,
+    )
+    expected = MARKERS.sub("", latest["suggestion"]["text"]).strip()
+    assert expected
+    assert page.input_value("#reply-input").strip() == expected
     assert page.inner_text("#copilot-sources .citation-title").strip() == "Refund timing"
     assert page.evaluate("document.activeElement.id") == "reply-input"
     page.screenshot(path=str(SHOTS / "console-copilot-inserted.png"), full_page=True)

@@ -404,6 +404,8 @@ def _copilot_complete(
     approved = verdict.verdict == Verdict.APPROVED
     label = ("revised" if draft.attempt > 0 else "approved") if approved else Verdict.ESCALATED
     reason = verdict.reason if approved else verdict.reason or TurnReason.UNSUPPORTED_ANSWER
+    if approved and draft.unanswered and not verdict.reason:  # the agent answers the rest
+        reason = TurnReason.PARTLY_UNANSWERED
     run.suggestion = copilot_suggestion_data(
         text=(draft.released if draft.gated else draft.text) if approved else "",
         citations=_citations(draft, verdict) if approved else [],

@@ -7,8 +7,8 @@ import { apiFetch } from '../shared/api.js';
 import { renderAnswerText, renderCitations } from '../shared/messages.js';
 
 const VERDICT_LABELS = {
-  approved: 'Checked against the knowledge base by the reviewer.',
-  revised: 'Rewritten once, then checked against the knowledge base by the reviewer.',
+  approved: 'Checked against the knowledge base by the reviewer',
+  revised: 'Rewritten once, then checked against the knowledge base by the reviewer',
   escalated: 'No confident suggestion',
   failed: 'The suggestion could not be drafted',
 };
@@ -65,7 +65,7 @@ function startCopilot(root, box) {
     if (frame.text) text.replaceChildren(renderAnswerText(frame.text));
     if (frame.citations && frame.citations.length) sources.append(renderCitations(frame.citations));
     const label = VERDICT_LABELS[frame.verdict] || frame.verdict;
-    verdict.textContent = frame.text ? label : `${label}${frame.reason ? ` (${frame.reason})` : ''}.`;
+    verdict.textContent = frame.reason ? `${label} (${frame.reason.replaceAll('_', ' ')})` : label;
     status.textContent = frame.text ? 'Suggestion ready.' : 'No suggestion.';
     render();
   }

@@ -294,3 +294,38 @@ def test_the_dashboard_counters_leave_copilot_turns_out(dispatched, broadcasts, 
     stats = dashboard_stats()
     assert sum(t.count for t in stats.runs_by_status) == 1  # the visitor's turn only
     assert {(r.id, r.kind) for r in pipeline_run_list()} >= {(run.pk, "copilot")}
+
+
+def test_a_suggestion_that_answers_part_of_the_question_says_so_and_hands_nothing_off(
+    dispatched, broadcasts, committed
+):
+    # given: a draft covering the refunds part; nothing was found for the gift cards part
+    from chatapp.assistant.turn import pipeline_complete
+    from workers.messages import DraftAnswer, ReviewVerdict
+
+    conversation, agent = _held(committed, "How long do refunds take? And gift cards?")
+    run = _copilot(committed, conversation, agent)
+    common = {"run_id": run.pk, "conversation_id": str(conversation.pk), "attempt": 0}
+    draft = DraftAnswer(
+        **common,
+        question=run.question.text,
+        passages=[PASSAGE],
+        text="Refunds take 5 to 10 business days [1].",
+        citations=[],
+        unanswered=["And gift cards?"],
+    )
+    broadcasts.clear()
+
+    # when
+    with committed():
+        pipeline_complete(
+            draft=draft, verdict=ReviewVerdict(**common, verdict="approved", confidence=0.9)
+        )
+
+    # then
+    visitor, staff = _groups(broadcasts, conversation)
+    assert visitor == []
+    assert (staff[-1]["verdict"], staff[-1]["reason"]) == ("approved", "partly_unanswered")
+    assert staff[-1]["text"] == "Refunds take 5 to 10 business days [1]."
+    conversation.refresh_from_db()
+    assert (conversation.status, conversation.handoff_reason) == ("assigned", "")

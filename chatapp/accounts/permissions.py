@@ -37,6 +37,7 @@ class Action(StrEnum):
     CONVERSATION_CLOSE = "conversation.close"
     AGENT_MESSAGE_SEND = "conversation.agent_message"
     NOTE_CREATE = "conversation.note"
+    COPILOT_SUGGEST = "conversation.copilot"  # ask for, and read, a suggested reply
     QUEUE_WATCH = "console.watch"
     KNOWLEDGE_READ = "knowledge.read"
     KNOWLEDGE_WRITE = "knowledge.write"
@@ -70,6 +71,8 @@ MATRIX: dict[Action, frozenset[Subject]] = {
     Action.CONVERSATION_CLOSE: frozenset({_H, _D}),
     Action.AGENT_MESSAGE_SEND: frozenset({_H}),
     Action.NOTE_CREATE: frozenset({_G, _D}),
+    # Unlike a reply, a suggestion reaches staff only, so an admin may ask without taking over.
+    Action.COPILOT_SUGGEST: frozenset({_H, _D}),
     Action.QUEUE_WATCH: frozenset({_G, _D}),
     Action.KNOWLEDGE_READ: frozenset({_G, _D}),
     Action.KNOWLEDGE_WRITE: frozenset({_D}),
@@ -87,6 +90,7 @@ ERR_FORBIDDEN = {
     Action.CONVERSATION_TRANSFER: ERR_NOT_HOLDER,
     Action.CONVERSATION_RELEASE: ERR_NOT_HOLDER,
     Action.CONVERSATION_CLOSE: ERR_NOT_HOLDER,
+    Action.COPILOT_SUGGEST: ERR_NOT_HOLDER,
     Action.KNOWLEDGE_WRITE: "Only admins change knowledge.",
     Action.FEEDBACK_CREATE: "Only the conversation's visitor rates it.",
     Action.SAVED_REPLY_WRITE: "Only admins change saved replies.",

@@ -44,6 +44,32 @@ _COMMON_ERRORS = {
 _URL = {"type": "string", "maxLength": 1000, "pattern": "^(https?://.+)?$"}
 _TITLE = {"type": "string", "minLength": 1, "maxLength": 500}
 
+_COPILOT = {
+    "type": "object",
+    "required": ["turn_id", "status", "suggestion"],
+    "properties": {
+        "turn_id": {"type": ["integer", "null"]},
+        "status": {"type": ["string", "null"]},
+        "suggestion": {
+            "oneOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "text": {"type": "string"},
+                        "citations": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Citation"},
+                        },
+                        "verdict": {"enum": ["approved", "revised", "escalated", "failed"]},
+                        "reason": {"type": "string"},
+                    },
+                },
+            ]
+        },
+    },
+}
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -287,6 +313,40 @@ OPENAPI: dict[str, Any] = {
                 ),
                 "responses": {"201": _json(_OBJ), **_COMMON_ERRORS},
             }
+        },
+        "/api/v1/conversations/{conversation_id}/copilot": {
+            "get": {
+                "summary": "The latest suggested reply (holder or admin)",
+                "security": _STAFF,
+                "parameters": [_ID_PARAM],
+                "responses": {
+                    "200": _json(_COPILOT),
+                    "403": _err("Neither the holder nor an admin"),
+                    **_COMMON_ERRORS,
+                },
+            },
+            "post": {
+                "summary": "Draft a suggested reply to the visitor's latest messages (staff only)",
+                "security": _STAFF,
+                "parameters": [_ID_PARAM],
+                "requestBody": _body({"type": "object", "additionalProperties": False}),
+                "responses": {
+                    "202": _json(
+                        {
+                            "type": "object",
+                            "required": ["turn_id", "status"],
+                            "properties": {
+                                "turn_id": {"type": "integer"},
+                                "status": {"type": "string"},
+                            },
+                        },
+                        "Drafting; the result arrives as copilot.suggestion on staff sockets",
+                    ),
+                    "403": _err("Neither the holder nor an admin"),
+                    "409": _err("closed, or not_assigned (no agent holds it)"),
+                    **_COMMON_ERRORS,
+                },
+            },
         },
         "/api/v1/knowledge-bases": {
             "get": {"summary": "List", "security": _STAFF, "responses": {"200": _json(_OBJ)}},

@@ -19,6 +19,10 @@ class ConversationCreate(Body):
     knowledge_base_ids: list[int] | None = Field(default=None, max_length=50)
 
 
+class CopilotRequest(Body):
+    """Ask for a suggested reply to the visitor's latest messages (no fields yet)."""
+
+
 class KnowledgeBaseCreate(Body):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=5000)

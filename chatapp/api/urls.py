@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from chatapp.api import agents, exports, views
+from chatapp.api import agents, copilot, exports, views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/conversations/<str:conversation_id>/release", views.conversation_release),
     path("api/v1/conversations/<str:conversation_id>/close", views.conversation_close),
     path("api/v1/conversations/<str:conversation_id>/notes", views.conversation_note_create),
+    path("api/v1/conversations/<str:conversation_id>/copilot", copilot.conversation_copilot),
     path("api/v1/knowledge-bases", views.knowledge_base_collection),
     path("api/v1/knowledge-bases/<int:kb_id>/documents", views.document_collection),
     path("api/v1/knowledge-bases/<int:kb_id>/search", views.knowledge_base_search),

@@ -10,6 +10,10 @@ from workers.messages import TurnReason
 
 
 class PipelineRun(models.Model):
+    class Kind(models.TextChoices):
+        VISITOR = "visitor"  # the bot answers the visitor
+        COPILOT = "copilot"  # a suggested reply for the agent holding it; never seen by the visitor
+
     class Status(models.TextChoices):
         RUNNING = "running"
         COMPLETED = "completed"  # a reviewed answer reached the visitor
@@ -17,6 +21,7 @@ class PipelineRun(models.Model):
         FAILED = "failed"  # a stage failed or timed out; handed off
         SUPERSEDED = "superseded"  # an agent took over before the answer was ready
 
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.VISITOR)
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="pipeline_runs"
     )
@@ -34,16 +39,30 @@ class PipelineRun(models.Model):
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
     first_token_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A copilot turn's result for the console: {"text", "citations", "verdict", "reason"}.
+    suggestion = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["question"], name="pipeline_run_once_per_question"),
+            # Copilot turns are left out of both: an agent may ask again about the same question,
+            # and a suggestion never holds up (or waits for) the visitor's turns.
+            models.UniqueConstraint(
+                fields=["question"],
+                condition=models.Q(kind="visitor"),
+                name="pipeline_run_once_per_question",
+            ),
             # One turn at a time per conversation: messages sent meanwhile wait for the next one.
             # The services check this under the conversation's row lock; this is the backstop.
             models.UniqueConstraint(
                 fields=["conversation"],
-                condition=models.Q(status="running"),
+                condition=models.Q(status="running", kind="visitor"),
                 name="pipeline_run_one_running_per_conversation",
+            ),
+            # One suggestion drafted at a time per conversation (asking again returns it).
+            models.UniqueConstraint(
+                fields=["conversation"],
+                condition=models.Q(status="running", kind="copilot"),
+                name="pipeline_run_one_copilot_per_conversation",
             ),
         ]
 

@@ -55,6 +55,7 @@ class TurnRow:
     id: int
     conversation_id: str
     question: str
+    kind: str  # "visitor", or "copilot": a reply suggested to the agent
     status: str
     verdict: str
     reason: str  # e.g. "curated_answer", "unsupported_answer", "pipeline_failed"
@@ -138,11 +139,13 @@ def dashboard_stats() -> DashboardStats:
         .annotate(n=Count("pk"))
         .order_by("-n", "handoff_reason")
     )
+    # The bot's own turns: copilot suggestions are for agents and would skew the approval rate.
+    visitor_runs = PipelineRun.objects.filter(kind=PipelineRun.Kind.VISITOR)
     runs = {
         row["status"]: row["n"]
-        for row in PipelineRun.objects.values("status").annotate(n=Count("pk")).order_by()
+        for row in visitor_runs.values("status").annotate(n=Count("pk")).order_by()
     }
-    ttft = PipelineRun.objects.filter(first_token_at__isnull=False).aggregate(
+    ttft = visitor_runs.filter(first_token_at__isnull=False).aggregate(
         avg=Avg(F("first_token_at") - F("started_at"))
     )["avg"]
     answered = runs.get(PipelineRun.Status.COMPLETED, 0)
@@ -187,6 +190,7 @@ def pipeline_run_list(*, limit: int = RECENT_TURNS_LIMIT) -> list[TurnRow]:
                 id=run.pk,
                 conversation_id=str(run.conversation_id),
                 question=run.question.text[:QUESTION_PREVIEW_CHARS],
+                kind=run.kind,
                 status=run.status,
                 verdict=run.verdict,
                 reason=run.reason,
@@ -264,7 +268,7 @@ def pipeline_run_in_progress(conversation: Conversation) -> bool:
             answer, so that no turn starts or ends in between.
     """
     return PipelineRun.objects.filter(
-        conversation=conversation, status=PipelineRun.Status.RUNNING
+        conversation=conversation, status=PipelineRun.Status.RUNNING, kind=PipelineRun.Kind.VISITOR
     ).exists()
 
 
@@ -281,7 +285,9 @@ def pipeline_run_pending_messages(run: PipelineRun) -> list[Message]:
         The messages, oldest first (one query).
     """
     taken_up = PipelineRun.objects.filter(
-        conversation_id=run.conversation_id, question_id__gte=OuterRef("pk")
+        conversation_id=run.conversation_id,
+        kind=PipelineRun.Kind.VISITOR,  # a suggestion for the agent answers nothing
+        question_id__gte=OuterRef("pk"),
     )
     return list(
         Message.objects.filter(
@@ -307,7 +313,7 @@ def pipeline_run_messages(run: PipelineRun) -> list[Message]:
     """
     previous = (
         PipelineRun.objects.filter(
-            conversation_id=run.conversation_id, question_id__lt=run.question_id
+            conversation_id=run.conversation_id, kind=run.kind, question_id__lt=run.question_id
         )
         .order_by("-question_id")
         .values_list("question_id", flat=True)
@@ -321,6 +327,46 @@ def pipeline_run_messages(run: PipelineRun) -> list[Message]:
             pk__lte=run.question_id,
         ).order_by("id")
     )
+
+
+# A suggestion answers at most this many of the visitor's latest messages together.
+COPILOT_MESSAGES_MAX = 5
+# How far back to look for them (staff and system messages in between included).
+COPILOT_LOOKBACK = 50
+
+
+def copilot_messages(conversation: Conversation) -> list[Message]:
+    """The visitor's latest messages, which a suggested reply answers: oldest first.
+
+    The last visitor message and those right before it that no bot or agent reply separates
+    (system notices do not separate them), at most ``COPILOT_MESSAGES_MAX``. Empty when the
+    visitor wrote nothing (one query).
+    """
+    recent = Message.objects.filter(conversation=conversation).order_by("-id")[:COPILOT_LOOKBACK]
+    block: list[Message] = []
+    for message in recent:
+        if message.role == Message.Role.VISITOR:
+            block.append(message)
+        elif block and message.role != Message.Role.SYSTEM:
+            break
+    return block[:COPILOT_MESSAGES_MAX][::-1]
+
+
+def copilot_latest(conversation: Conversation) -> dict[str, Any]:
+    """The conversation's latest copilot turn, for a console that (re)opens it (one query).
+
+    Returns:
+        ``{"turn_id", "status", "suggestion"}``; the suggestion is None while it is drafted, and
+        everything is None when none was asked for.
+    """
+    run = (
+        PipelineRun.objects.filter(conversation=conversation, kind=PipelineRun.Kind.COPILOT)
+        .order_by("-started_at", "-id")
+        .first()
+    )
+    if run is None:
+        return {"turn_id": None, "status": None, "suggestion": None}
+    return {"turn_id": run.pk, "status": run.status, "suggestion": run.suggestion}
 
 
 @dataclass(frozen=True)

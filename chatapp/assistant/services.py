@@ -13,14 +13,19 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from chatapp.accounts import permissions
+from chatapp.accounts.models import User
+from chatapp.assistant.copilot import copilot_delta, run_is_copilot
 from chatapp.assistant.models import PipelineRun, PipelineStep
-from chatapp.assistant.selectors import pipeline_run_in_progress
+from chatapp.assistant.selectors import copilot_messages, pipeline_run_in_progress
 from chatapp.assistant.turn import NOTICE_HANDOFF_REQUEST, pipeline_fail, pipeline_start
 from chatapp.conversations.models import Conversation, Message
 from chatapp.conversations.selectors import conversation_get
 from chatapp.conversations.services import conversation_handoff, visitor_message_create
+from chatapp.core.errors import ApplicationError, Conflict
 from chatapp.realtime.broadcast import broadcast_now
 from chatapp.realtime.events import AnswerDeltaEvent, AnswerDraftEvent
 from chatapp.realtime.groups import conversation_group, conversation_staff_group
@@ -95,6 +100,53 @@ def _end_stale_turns(*, conversation_id: str) -> None:
         pipeline_fail(run_id=run_id, stage="deadline", error=ERR_STALE_TURN)
 
 
+# --- Copilot -----------------------------------------------------------------------------------
+
+ERR_NOT_HELD = "Suggested replies are for a conversation an agent holds."
+ERR_NOTHING_TO_ANSWER = "The visitor has not written anything to answer yet."
+ERR_COPILOT_REFUSED = "A suggestion could not be started; try again."
+
+
+def copilot_request(*, conversation_id: str, by: User) -> PipelineRun:
+    """Start a copilot turn: the stages draft a reply to the visitor's latest messages for staff.
+
+    Nothing of it reaches the visitor, and it neither waits for nor blocks the visitor's turns
+    (the conversation is with an agent, so there are none). Asking while one is being drafted
+    returns that one.
+
+    Raises:
+        PermissionDenied: ``by`` neither holds the conversation nor is an admin.
+        Conflict: ``closed`` or ``not_assigned`` (no agent holds it).
+        ApplicationError: ``nothing_to_answer`` (400): the visitor has written nothing.
+    """
+    with transaction.atomic():
+        conversation = conversation_get(conversation_id)
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        permissions.require(
+            permissions.Action.COPILOT_SUGGEST, by, holder_id=conversation.assignee_id
+        )
+        if conversation.status == Conversation.Status.CLOSED:
+            raise Conflict("closed", "The conversation is closed.")
+        if conversation.status != Conversation.Status.ASSIGNED:
+            raise Conflict("not_assigned", ERR_NOT_HELD)
+        running = PipelineRun.objects.filter(
+            conversation=conversation,
+            kind=PipelineRun.Kind.COPILOT,
+            status=PipelineRun.Status.RUNNING,
+        ).first()
+        if running is not None:
+            return running
+        messages = copilot_messages(conversation)
+        if not messages:
+            raise ApplicationError("nothing_to_answer", ERR_NOTHING_TO_ANSWER)
+        run = pipeline_start(
+            conversation=conversation, messages=messages, kind=PipelineRun.Kind.COPILOT
+        )
+        if run is None:  # a concurrent request started one between our check and insert
+            raise Conflict("copilot_busy", ERR_COPILOT_REFUSED)
+        return run
+
+
 # --- The trace ---------------------------------------------------------------------------------
 
 
@@ -126,11 +178,14 @@ def step_finish(*, step: PipelineStep, output: StageMessage) -> None:
 
 
 def run_is_live(run_id: int) -> bool:
-    """A run may still talk to the visitor: running, and the bot still owns the conversation."""
+    """A run may still talk: running, and the bot still owns the conversation (a visitor turn).
+
+    A copilot turn drafts for the agent holding the conversation, so it only has to be running.
+    """
     return PipelineRun.objects.filter(
+        Q(kind=PipelineRun.Kind.COPILOT) | Q(conversation__status=Conversation.Status.BOT),
         pk=run_id,
         status=PipelineRun.Status.RUNNING,
-        conversation__status=Conversation.Status.BOT,
     ).exists()
 
 
@@ -143,6 +198,15 @@ def answer_delta(
     visitor first saw something of the answer.
     """
     PipelineRun.objects.filter(pk=run_id, first_token_at=None).update(first_token_at=timezone.now())
+    if run_is_copilot(run_id):  # a suggestion: to staff, never to the visitor
+        copilot_delta(
+            run_id=run_id,
+            conversation_id=conversation_id,
+            text=text,
+            attempt=attempt,
+            stream=stream,
+        )
+        return
     broadcast_now(
         conversation_group(conversation_id),
         AnswerDeltaEvent(turn_id=run_id, text=text, attempt=attempt, stream=stream),
@@ -152,7 +216,12 @@ def answer_delta(
 def answer_draft(
     *, run_id: int, conversation_id: str, text: str, attempt: int, stream: str = ""
 ) -> None:
-    """Stream a piece of the raw, unreviewed draft to the conversation's staff sockets only."""
+    """Stream a piece of the raw, unreviewed draft to the conversation's staff sockets only.
+
+    Not for a copilot turn: the console shows a suggestion's reviewed sentences, not its draft.
+    """
+    if run_is_copilot(run_id):
+        return
     broadcast_now(
         conversation_staff_group(conversation_id),
         AnswerDraftEvent(turn_id=run_id, text=text, attempt=attempt, stream=stream),

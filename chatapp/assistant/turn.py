@@ -7,8 +7,11 @@
 
 Every end goes through ``_turn_end``, which refuses any other transition, stores the reason as a
 ``TurnReason``, tells the visitor (``turn.completed``) and starts the next turn when messages
-arrived meanwhile. The stages run in the workers (``chatapp.assistant.stages``) and are sent by
-task name (``chatapp.core.tasks``), so nothing here imports ``workers.tasks``.
+arrived meanwhile. A copilot turn (``PipelineRun.Kind.COPILOT``: a reply suggested to the agent
+holding the conversation) runs the same stages, but its end only tells staff
+(``chatapp.assistant.copilot``): no bot message, no hand-off, no next turn. The stages run in
+the workers (``chatapp.assistant.stages``) and are sent by task name (``chatapp.core.tasks``), so
+nothing here imports ``workers.tasks``.
 
 Stage messages may arrive twice (a pool process lost mid-stage puts its message back; the sweeper
 sends a stalled turn again), so every step of a turn is idempotent: a finished stage hands on its
@@ -28,6 +31,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from chatapp.assistant.copilot import copilot_announce, copilot_suggestion_data
 from chatapp.assistant.models import PipelineRun, PipelineStep
 from chatapp.assistant.selectors import (
     pipeline_run_messages,
@@ -100,7 +104,10 @@ NOTICE_FAILED = (
 
 
 def pipeline_start(
-    *, conversation: Conversation, messages: Sequence[Message]
+    *,
+    conversation: Conversation,
+    messages: Sequence[Message],
+    kind: str = PipelineRun.Kind.VISITOR,
 ) -> PipelineRun | None:
     """Create a run answering ``messages`` together; on commit, send it down the three stages.
 
@@ -111,15 +118,19 @@ def pipeline_start(
         conversation: Caller must hold its row lock (select_for_update) and have checked that no
             turn is running in it (``pipeline_run_in_progress``).
         messages: The visitor messages to answer, oldest first; the last is the run's question.
+        kind: A visitor turn, or a copilot turn (a suggestion for staff only).
 
     Returns:
-        The run, or None when the database refused it: a turn is already running in the
-        conversation, or the question already had one (nothing starts; the messages stay stored).
+        The run, or None when the database refused it: a turn of this kind is already running in
+        the conversation, or the question already had a visitor turn (nothing starts; the
+        messages stay stored).
     """
     question = messages[-1]
     try:
         with transaction.atomic():
-            run = PipelineRun.objects.create(conversation=conversation, question=question)
+            run = PipelineRun.objects.create(
+                conversation=conversation, question=question, kind=kind
+            )
     except IntegrityError:  # a caller without the lock, or with a stale check: keep one turn
         logger.warning("no run started for message %s in %s", question.pk, conversation.pk)
         return None
@@ -254,7 +265,20 @@ def _turn_end(
     run.reason = TurnReason(reason)
     run.detail = detail
     run.finished_at = timezone.now()
-    run.save(update_fields=["status", "verdict", "reason", "detail", "finished_at", "answer"])
+    run.save(
+        update_fields=[
+            "status",
+            "verdict",
+            "reason",
+            "detail",
+            "finished_at",
+            "answer",
+            "suggestion",
+        ]
+    )
+    if run.kind == PipelineRun.Kind.COPILOT:  # staff only; the visitor's turns are not its business
+        copilot_announce(run)
+        return
     broadcast_on_commit(
         conversation_group(run.conversation_id),
         TurnCompletedEvent(turn_id=run.pk, outcome=OUTCOMES[status]),
@@ -302,6 +326,8 @@ def pipeline_complete(*, draft: DraftAnswer, verdict: ReviewVerdict) -> Pipeline
     if run.status != PipelineRun.Status.RUNNING:
         return run  # already failed by the watchdog, or finished by a redelivered task
     conversation = Conversation.objects.select_for_update().get(pk=run.conversation_id)
+    if run.kind == PipelineRun.Kind.COPILOT:
+        return _copilot_complete(run, conversation, draft=draft, verdict=verdict)
     if conversation.status != Conversation.Status.BOT:
         _turn_end(
             run,
@@ -371,6 +397,32 @@ def pipeline_complete(*, draft: DraftAnswer, verdict: ReviewVerdict) -> Pipeline
     return run
 
 
+def _copilot_complete(
+    run: PipelineRun, conversation: Conversation, *, draft: DraftAnswer, verdict: ReviewVerdict
+) -> PipelineRun:
+    """Keep the reviewed suggestion on the run; an escalation only means "no confident reply"."""
+    approved = verdict.verdict == Verdict.APPROVED
+    label = ("revised" if draft.attempt > 0 else "approved") if approved else Verdict.ESCALATED
+    reason = verdict.reason if approved else verdict.reason or TurnReason.UNSUPPORTED_ANSWER
+    if approved and draft.unanswered and not verdict.reason:  # the agent answers the rest
+        reason = TurnReason.PARTLY_UNANSWERED
+    run.suggestion = copilot_suggestion_data(
+        text=(draft.released if draft.gated else draft.text) if approved else "",
+        citations=_citations(draft, verdict) if approved else [],
+        verdict=label,
+        reason=reason,
+    )
+    _turn_end(
+        run,
+        conversation,
+        status=Status.COMPLETED if approved else Status.ESCALATED,
+        verdict=label,
+        reason=reason,
+        detail="" if approved else verdict.critique,
+    )
+    return run
+
+
 @transaction.atomic
 def pipeline_fail(*, run_id: int, stage: str, error: str) -> PipelineRun | None:
     """End a run whose stage failed or timed out: trace it, tell the visitor, hand off to people."""
@@ -390,7 +442,11 @@ def pipeline_fail(*, run_id: int, stage: str, error: str) -> PipelineRun | None:
             finished_at=now,
         )
     conversation = Conversation.objects.select_for_update().get(pk=run.conversation_id)
-    if conversation.status == Conversation.Status.BOT:
+    if run.kind == PipelineRun.Kind.COPILOT:  # the agent already holds it: nothing to hand off
+        run.suggestion = copilot_suggestion_data(
+            text="", citations=[], verdict="failed", reason=TurnReason.PIPELINE_FAILED
+        )
+    elif conversation.status == Conversation.Status.BOT:
         conversation_handoff(
             conversation=conversation,
             reason=TurnReason.PIPELINE_FAILED,

@@ -149,6 +149,12 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  #
     async def answer_draft(self, event: dict[str, Any]) -> None:
         await self.send_json(event)  # only staff sockets join the group that carries it
 
+    async def copilot_delta(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)  # staff group only, like answer.draft
+
+    async def copilot_suggestion(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)  # staff group only
+
     async def turn_completed(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
 

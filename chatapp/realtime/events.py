@@ -92,6 +92,27 @@ class TurnCompletedEvent(Event):
     outcome: Literal["answered", "escalated", "failed", "superseded"]
 
 
+class CopilotDeltaEvent(Event):
+    """Staff only: a reviewed sentence of a copilot suggestion as it is drafted."""
+
+    type: Literal["copilot.delta"] = "copilot.delta"
+    turn_id: int
+    text: str
+    attempt: int = 0  # as in ``AnswerDeltaEvent``: a rewrite restarts the stream
+    stream: str = ""
+
+
+class CopilotSuggestionEvent(Event):
+    """Staff only: a copilot turn ended; ``text`` is empty unless the review approved a reply."""
+
+    type: Literal["copilot.suggestion"] = "copilot.suggestion"
+    turn_id: int
+    text: str
+    citations: list[CitationPayload] = Field(default_factory=list)
+    verdict: Literal["approved", "revised", "escalated", "failed"]
+    reason: str = ""  # a TurnReason: why there is no confident suggestion
+
+
 class ConversationHandoffEvent(Event):
     type: Literal["conversation.handoff"] = "conversation.handoff"
     conversation_id: str

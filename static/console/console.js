@@ -324,6 +324,8 @@ function startConversation(root) {
 
   const socket = new ReconnectingSocket(wsUrl(root.dataset.wsPath), {
     onMessage(frame) {
+      // Other modules of the page (copilot.js) read the frames without a socket of their own.
+      root.dispatchEvent(new CustomEvent('console:frame', { detail: frame }));
       switch (frame.type) {
         case 'message.created':
           showMessage(frame.message);
@@ -364,6 +366,7 @@ function startConversation(root) {
     onStatus: connectionIndicator(document.getElementById('conversation-connection')),
     async onOpen({ reconnected }) {
       if (!reconnected) return;
+      root.dispatchEvent(new CustomEvent('console:reconnected'));
       // Frames sent while we were away are lost: catch up from the API (the reply draft stays).
       try {
         const detail = await apiFetch(apiUrl);

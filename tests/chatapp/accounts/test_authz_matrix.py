@@ -22,7 +22,11 @@ from chatapp.accounts.models import User
 from chatapp.accounts.services import api_key_create
 from chatapp.assignment.models import AgentPresence
 from chatapp.conversations.models import Conversation, Message, Note
-from chatapp.conversations.services import conversation_assign, conversation_close
+from chatapp.conversations.services import (
+    conversation_assign,
+    conversation_close,
+    visitor_message_create,
+)
 from chatapp.feedback.models import AnswerFeedback, ConversationRating
 from chatapp.knowledge.models import CuratedAnswer, Document, ImportJob, KnowledgeBase
 from chatapp.replies.models import SavedReply
@@ -165,6 +169,19 @@ ROUTES = {
         _conv("/notes"),
         (*VISITORS_401, "201", "201", "201"),
         body=lambda w: {"text": "Internal note."},
+    ),
+    "copilot": Route(
+        "`POST …/<id>/copilot`",
+        "POST",
+        _conv("/copilot"),
+        (*VISITORS_401, "403 forbidden", "202", "202"),
+        body=lambda w: {},
+    ),
+    "copilot-read": Route(
+        "`GET …/<id>/copilot`",
+        "GET",
+        _conv("/copilot"),
+        (*VISITORS_401, "403 forbidden", "200", "200"),
     ),
     "kb-list": Route(
         "`GET /api/v1/knowledge-bases`", "GET", lambda w: "/api/v1/knowledge-bases", KNOWLEDGE_READ
@@ -358,6 +375,8 @@ def world(monkeypatch, indexed_later) -> World:
     conversation, token = make_conversation()
     conversation_assign(conversation=conversation, agent=holder, by=holder)
     answer, _ = make_answer(conversation)
+    # Something for a suggested reply (copilot) to answer.
+    visitor_message_create(conversation=conversation, text="Ship abroad?", client_msg_id=None)
     _, other_token = make_conversation()
     return World(
         conversation=conversation,

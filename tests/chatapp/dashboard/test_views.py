@@ -87,3 +87,21 @@ def test_turn_page_is_404_for_an_unknown_turn(client, admin_user):
     response = client.get("/dashboard/turns/999999/")
     # then
     assert response.status_code == 404
+
+
+def test_a_copilot_turn_is_marked_as_such_and_shows_its_suggestion(client, admin_user, make_turn):
+    # given: a turn that drafted a suggestion for the agent (nothing reached the visitor)
+    from chatapp.assistant.models import PipelineRun
+
+    run = make_turn()
+    suggestion = {"text": "Refunds take 5 days.", "citations": [], "verdict": "approved"}
+    PipelineRun.objects.filter(pk=run.pk).update(kind="copilot", answer=None, suggestion=suggestion)
+    client.force_login(admin_user)
+    # when
+    index = client.get("/dashboard/").content.decode()
+    page = client.get(f"/dashboard/turns/{run.pk}/").content.decode()
+    # then
+    assert f'#{run.pk}</a> <span class="run-kind">copilot</span>' in index
+    assert f"<h1>Copilot turn #{run.pk}</h1>" in page
+    assert '<div id="turn-suggestion">' in page
+    assert "Refunds take 5 days." in page

@@ -220,6 +220,9 @@ def main() -> int:
         choose_engines()
         if not settings.CHATAPP_PRODUCTION:
             call_command("load_demo")  # demo users only when missing; never in production
+        from chatapp.observability.exposition import reset_metrics_dir
+
+        reset_metrics_dir(settings.CHATAPP_METRICS_DIR)  # the stack's counters start at zero
         env = dict(os.environ)
         procs.append(
             (

@@ -40,6 +40,7 @@ class Action(StrEnum):
     QUEUE_WATCH = "console.watch"
     KNOWLEDGE_READ = "knowledge.read"
     KNOWLEDGE_WRITE = "knowledge.write"
+    WEBHOOK_MANAGE = "webhooks.manage"  # endpoints; read and redeliver deliveries
 
 
 _A, _V, _G, _H, _D = (
@@ -66,6 +67,7 @@ MATRIX: dict[Action, frozenset[Subject]] = {
     Action.QUEUE_WATCH: frozenset({_G, _D}),
     Action.KNOWLEDGE_READ: frozenset({_G, _D}),
     Action.KNOWLEDGE_WRITE: frozenset({_D}),
+    Action.WEBHOOK_MANAGE: frozenset({_D}),
 }
 
 ERR_NOT_HOLDER = "Only the agent holding the conversation or an admin may do that."
@@ -74,6 +76,7 @@ ERR_FORBIDDEN = {
     Action.CONVERSATION_RELEASE: ERR_NOT_HOLDER,
     Action.CONVERSATION_CLOSE: ERR_NOT_HOLDER,
     Action.KNOWLEDGE_WRITE: "Only admins change knowledge.",
+    Action.WEBHOOK_MANAGE: "Only admins manage webhooks.",
 }
 
 

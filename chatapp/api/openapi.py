@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatapp.webhooks.openapi import WEBHOOK_PATHS
+
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -599,3 +601,5 @@ OPENAPI["paths"]["/api/v1/curated-answers/{curated_id}"] = {
         "responses": {"200": _json(_OBJ), **_COMMON_ERRORS},
     }
 }
+
+OPENAPI["paths"].update(WEBHOOK_PATHS)

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from chatapp.api import views
+from chatapp.webhooks import api as webhooks
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -24,4 +25,11 @@ urlpatterns = [
     path("api/v1/curated-answers/<int:curated_id>", views.curated_answer_detail),
     path("api/v1/documents/<int:document_id>", views.document_detail),
     path("api/v1/documents/<int:document_id>/retry", views.document_retry),
+    path("api/v1/webhooks", webhooks.webhook_collection),
+    path("api/v1/webhooks/<int:webhook_id>", webhooks.webhook_detail),
+    path("api/v1/webhooks/<int:webhook_id>/deliveries", webhooks.webhook_delivery_collection),
+    path(
+        "api/v1/webhook-deliveries/<int:delivery_id>/redeliver",
+        webhooks.webhook_delivery_redeliver,
+    ),
 ]

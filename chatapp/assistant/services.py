@@ -21,6 +21,7 @@ from chatapp.assistant.turn import NOTICE_HANDOFF_REQUEST, pipeline_fail, pipeli
 from chatapp.conversations.models import Conversation, Message
 from chatapp.conversations.selectors import conversation_get
 from chatapp.conversations.services import conversation_handoff, visitor_message_create
+from chatapp.observability import metrics
 from chatapp.realtime.broadcast import broadcast_now
 from chatapp.realtime.events import AnswerDeltaEvent, AnswerDraftEvent
 from chatapp.realtime.groups import conversation_group, conversation_staff_group
@@ -123,6 +124,7 @@ def step_finish(*, step: PipelineStep, output: StageMessage) -> None:
     step.finished_at = now
     step.duration_ms = int((now - step.started_at).total_seconds() * 1000)
     step.save(update_fields=["output", "status", "finished_at", "duration_ms"])
+    metrics.stage_finished(step.stage, step.duration_ms / 1000)
 
 
 def run_is_live(run_id: int) -> bool:
@@ -142,7 +144,10 @@ def answer_delta(
     Callers pass only text the reviewer approved; ``first_token_at`` is thus the time the
     visitor first saw something of the answer.
     """
-    PipelineRun.objects.filter(pk=run_id, first_token_at=None).update(first_token_at=timezone.now())
+    if PipelineRun.objects.filter(pk=run_id, first_token_at=None).update(
+        first_token_at=timezone.now()
+    ):
+        metrics.first_token(PipelineRun.objects.values_list("started_at", flat=True).get(pk=run_id))
     broadcast_now(
         conversation_group(conversation_id),
         AnswerDeltaEvent(turn_id=run_id, text=text, attempt=attempt, stream=stream),

@@ -46,6 +46,7 @@ from chatapp.core.tasks import (
     queue_lengths,
     task_signature,
 )
+from chatapp.observability import metrics
 from chatapp.realtime.broadcast import broadcast_on_commit
 from chatapp.realtime.events import TurnCompletedEvent
 from chatapp.realtime.groups import conversation_group
@@ -125,6 +126,7 @@ def pipeline_start(
         return None
     request = _turn_request(run, conversation, messages)
     transaction.on_commit(lambda: _dispatch(request))
+    logger.info("turn started", extra={"turn_id": run.pk, "conversation_id": str(conversation.pk)})
     return run
 
 
@@ -255,6 +257,7 @@ def _turn_end(
     run.detail = detail
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "verdict", "reason", "detail", "finished_at", "answer"])
+    metrics.turn_ended(OUTCOMES[status])
     broadcast_on_commit(
         conversation_group(run.conversation_id),
         TurnCompletedEvent(turn_id=run.pk, outcome=OUTCOMES[status]),

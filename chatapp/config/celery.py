@@ -17,6 +17,8 @@ app = Celery(
         "workers.tasks.sweep",
         "workers.tasks.warmup",
         "workers.tasks.health",
+        "workers.tasks.webhooks",
+        "workers.tasks.observe",
     ],
 )
 app.config_from_object("django.conf:settings", namespace="CELERY")

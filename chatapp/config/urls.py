@@ -6,6 +6,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("chatapp.chat.urls")),
     path("", include("chatapp.api.urls")),
+    path("", include("chatapp.observability.urls")),
     path("accounts/", include("chatapp.accounts.urls")),
     path("console/", include("chatapp.console.urls")),
     path("dashboard/", include("chatapp.dashboard.urls")),

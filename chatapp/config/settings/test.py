@@ -45,3 +45,7 @@ CHATAPP_RATE_LIMITS = {
     name: os.environ.get(f"CHATAPP_RATE_{name.upper()}", "")
     for name in CHATAPP_RATE_LIMITS  # noqa: F405
 }
+# The test receivers listen on loopback; anything else private stays refused (SSRF tests).
+CHATAPP_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+CHATAPP_WEBHOOK_RETRY_BASE_S = env.float("CHATAPP_WEBHOOK_RETRY_BASE_S", default=1.0)
+CHATAPP_WEBHOOK_TIMEOUT_S = 3.0

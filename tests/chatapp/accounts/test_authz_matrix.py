@@ -23,6 +23,7 @@ from chatapp.accounts.services import api_key_create
 from chatapp.conversations.models import Conversation, Message, Note
 from chatapp.conversations.services import conversation_assign
 from chatapp.knowledge.models import CuratedAnswer, Document, ImportJob, KnowledgeBase
+from chatapp.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.factories.accounts import AdminFactory, AgentFactory
 from tests.factories.conversations import make_conversation
 from tests.factories.embedders import FakeEmbedder
@@ -47,6 +48,8 @@ class World:
     document: Document
     job: ImportJob
     curated: CuratedAnswer
+    webhook: WebhookEndpoint
+    delivery: WebhookDelivery
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ def _kb(suffix: str) -> Callable[[World], str]:
 
 VISITORS_401 = ("401 unauthenticated",) * 3
 KNOWLEDGE_READ = (*VISITORS_401, "200", "200", "200")
+ADMIN_ONLY = (*VISITORS_401, "403 forbidden", "403 forbidden")
 
 ROUTES = {
     "create-default": Route(
@@ -239,6 +243,44 @@ ROUTES = {
         lambda w: f"/api/v1/curated-answers/{w.curated.pk}",
         (*VISITORS_401, "403 forbidden", "403 forbidden", "200"),
     ),
+    "webhook-list": Route(
+        "`GET /api/v1/webhooks`", "GET", lambda w: "/api/v1/webhooks", (*ADMIN_ONLY, "200")
+    ),
+    "webhook-read": Route(
+        "`GET /api/v1/webhooks`",
+        "GET",
+        lambda w: f"/api/v1/webhooks/{w.webhook.pk}",
+        (*ADMIN_ONLY, "200"),
+    ),
+    "webhook-deliveries": Route(
+        "`GET /api/v1/webhooks`",
+        "GET",
+        lambda w: f"/api/v1/webhooks/{w.webhook.pk}/deliveries",
+        (*ADMIN_ONLY, "200"),
+    ),
+    "webhook-create": Route(
+        "`POST /api/v1/webhooks`",
+        "POST",
+        lambda w: "/api/v1/webhooks",
+        (*ADMIN_ONLY, "201"),
+        body=lambda w: {
+            "url": "http://127.0.0.1:9/hook",
+            "secret": "s3cret",
+            "events": ["message.created"],
+        },
+    ),
+    "webhook-delete": Route(
+        "`DELETE /api/v1/webhooks/<id>`",
+        "DELETE",
+        lambda w: f"/api/v1/webhooks/{w.webhook.pk}",
+        (*ADMIN_ONLY, "200"),
+    ),
+    "webhook-redeliver": Route(
+        "`POST /api/v1/webhook-deliveries/<id>/redeliver`",
+        "POST",
+        lambda w: f"/api/v1/webhook-deliveries/{w.delivery.pk}/redeliver",
+        (*ADMIN_ONLY, "202"),
+    ),
 }
 
 
@@ -248,6 +290,10 @@ def world(monkeypatch, indexed_later) -> World:
     monkeypatch.setattr("chatapp.knowledge.embedding.embedder", FakeEmbedder)
     from chatapp.knowledge.curated import curated_answer_create
     from chatapp.knowledge.jobs import import_job_create
+    from chatapp.webhooks.services import webhook_endpoint_create, webhook_event_emit
+
+    # Deliveries are queued on commit; a refused call must not queue one either (none here).
+    monkeypatch.setattr("chatapp.webhooks.services._dispatch", lambda ids, **kw: None)
 
     public_kb = KnowledgeBaseFactory.create(name="Help", visibility="public")
     internal_kb = KnowledgeBaseFactory.create(name="Runbooks", visibility="internal")
@@ -257,6 +303,10 @@ def world(monkeypatch, indexed_later) -> World:
     conversation, token = make_conversation()
     conversation_assign(conversation=conversation, agent=holder, by=holder)
     _, other_token = make_conversation()
+    webhook = webhook_endpoint_create(
+        url="http://127.0.0.1:9/hook", secret="s", events=["feedback.created"], by=users["admin"]
+    )
+    [delivery_id] = webhook_event_emit("feedback.created", {"rating": 5})
     return World(
         conversation=conversation,
         token=token,
@@ -275,6 +325,8 @@ def world(monkeypatch, indexed_later) -> World:
             answer="Yes.",
             embedder=FakeEmbedder(),
         ),
+        webhook=webhook,
+        delivery=WebhookDelivery.objects.get(pk=delivery_id),
     )
 
 
@@ -305,6 +357,8 @@ def _state(world: World) -> dict[str, Any]:
         "documents": sorted(Document.objects.values_list("title", "status", "content_hash")),
         "jobs": ImportJob.objects.count(),
         "curated": CuratedAnswer.objects.count(),
+        "webhooks": sorted(WebhookEndpoint.objects.values_list("url", "is_active")),
+        "deliveries": WebhookDelivery.objects.count(),
     }
 
 

@@ -65,7 +65,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k: v for k, v in self.headers.items()}
+                headers = dict(self.headers.items())
                 status = receiver.status
                 if 200 <= status < 300:
                     with receiver._lock:

@@ -50,6 +50,15 @@ WEBSOCKETS = Gauge(
 )
 
 
+# Known label values start at zero, so a series exists (and rate() works) before its first event.
+for _outcome in ("answered", "escalated", "failed", "superseded"):
+    TURNS.labels(outcome=_outcome)
+for _stage in ("retrieval", "answering", "review"):
+    STAGE_SECONDS.labels(stage=_stage)
+for _kind in ("visitor", "staff", "console"):
+    WEBSOCKETS.labels(kind=_kind)
+
+
 def turn_ended(outcome: str) -> None:
     """A turn reached its end state (``answered``, ``escalated``, ``failed``, ``superseded``)."""
     transaction.on_commit(lambda: TURNS.labels(outcome=outcome).inc())

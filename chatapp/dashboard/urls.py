@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from chatapp.dashboard import views
+from chatapp.webhooks import views as webhook_views
 
 app_name = "dashboard"
 urlpatterns = [
@@ -12,4 +13,11 @@ urlpatterns = [
     path("turns/<int:run_id>/", views.turn_detail, name="turn"),
     path("knowledge/", views.knowledge_index, name="knowledge"),
     path("knowledge/<int:kb_id>/", views.knowledge_detail, name="knowledge-base"),
+    path("webhooks/", webhook_views.webhook_index, name="webhooks"),
+    path("webhooks/<int:webhook_id>/delete", webhook_views.webhook_delete, name="webhook-delete"),
+    path(
+        "webhooks/deliveries/<int:delivery_id>/redeliver",
+        webhook_views.webhook_redeliver,
+        name="webhook-redeliver",
+    ),
 ]

@@ -27,7 +27,11 @@ def test_a_line_logged_inside_a_turn_carries_its_ids_as_json():
     # then
     assert line["turn_id"] == 42
     assert line["conversation_id"] == CONVERSATION
-    assert (line["level"], line["logger"], line["message"]) == ("INFO", "chatapp.test", "stage done")
+    assert (line["level"], line["logger"], line["message"]) == (
+        "INFO",
+        "chatapp.test",
+        "stage done",
+    )
     assert line["step"] == "retrieval"  # extras are kept
     assert "time" in line and "process" in line
 
@@ -69,8 +73,10 @@ def test_the_text_format_appends_the_ids_when_known():
         inside = _record()
     outside = _record()
     # then
-    assert TextFormatter().format(inside).endswith(
-        f"INFO chatapp.test: stage done [turn=3 conversation={CONVERSATION}]"
+    assert (
+        TextFormatter()
+        .format(inside)
+        .endswith(f"INFO chatapp.test: stage done [turn=3 conversation={CONVERSATION}]")
     )
     assert TextFormatter().format(outside).endswith("INFO chatapp.test: stage done")
 

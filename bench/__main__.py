@@ -21,6 +21,7 @@ BENCHMARKS = (
     "adversarial",
     "load",
     "serve",
+    "webhooks",
 )
 
 

@@ -33,7 +33,8 @@ def test_a_line_logged_inside_a_turn_carries_its_ids_as_json():
         "stage done",
     )
     assert line["step"] == "retrieval"  # extras are kept
-    assert "time" in line and "process" in line
+    assert "time" in line
+    assert "process" in line
 
 
 def test_ids_are_unbound_after_the_turn():
@@ -43,7 +44,8 @@ def test_ids_are_unbound_after_the_turn():
     # when
     line = json.loads(JsonFormatter().format(_record()))
     # then
-    assert "turn_id" not in line and "conversation_id" not in line
+    assert "turn_id" not in line
+    assert "conversation_id" not in line
 
 
 def test_celerys_received_line_gets_the_ids_from_the_payload_repr():

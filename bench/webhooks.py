@@ -121,7 +121,11 @@ def run(quick: bool = False) -> dict[str, Any]:
     }
     receiver = Receiver(secret=SECRET).start()
     port = int(receiver.url.split(":")[2].split("/")[0])
-    webhook_endpoint_create(url=receiver.url, secret=SECRET, events=["message.created"])
+    from chatapp.accounts.models import User
+    from chatapp.accounts.services import user_ensure
+
+    admin = user_ensure(username="bench-hooks-admin", role=User.Role.ADMIN)
+    webhook_endpoint_create(url=receiver.url, secret=SECRET, events=["message.created"], by=admin)
     worker = _worker(env)
     try:
         # warm-up: the worker is up once it delivers

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from django.http import HttpRequest, JsonResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from chatapp.accounts import permissions
 from chatapp.api.http import api_view, parse_json
@@ -12,13 +14,22 @@ from chatapp.webhooks import selectors, services
 from chatapp.webhooks.models import URL_MAX_CHARS, WebhookDelivery
 
 
+def _no_nul(value: str) -> str:
+    if "\x00" in value:  # Postgres text cannot hold it
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+
+
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(min_length=1, max_length=URL_MAX_CHARS)
-    secret: str = Field(min_length=1, max_length=200)
+    url: Text = Field(min_length=1, max_length=URL_MAX_CHARS)
+    secret: Text = Field(min_length=1, max_length=200)
     events: list[str] = Field(min_length=1, max_length=20)
-    description: str = Field(default="", max_length=200)
+    description: Text = Field(default="", max_length=200)
 
 
 def _may_manage(request: HttpRequest) -> None:

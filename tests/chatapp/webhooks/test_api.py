@@ -51,6 +51,8 @@ def test_an_admin_registers_an_endpoint_and_never_sees_the_secret_again(api):
         ({"events": ["message.deleted"]}, "events"),
         ({"events": []}, "events"),
         ({"secret": ""}, "secret"),
+        ({"secret": "a\x00b"}, "secret"),
+        ({"description": "\x00"}, "description"),
     ],
 )
 def test_a_bad_body_is_refused_with_the_field_at_fault(api, body, field):

@@ -144,10 +144,7 @@ def answer_delta(
     Callers pass only text the reviewer approved; ``first_token_at`` is thus the time the
     visitor first saw something of the answer.
     """
-    if PipelineRun.objects.filter(pk=run_id, first_token_at=None).update(
-        first_token_at=timezone.now()
-    ):
-        metrics.first_token(PipelineRun.objects.values_list("started_at", flat=True).get(pk=run_id))
+    PipelineRun.objects.filter(pk=run_id, first_token_at=None).update(first_token_at=timezone.now())
     broadcast_now(
         conversation_group(conversation_id),
         AnswerDeltaEvent(turn_id=run_id, text=text, attempt=attempt, stream=stream),

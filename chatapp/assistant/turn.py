@@ -258,6 +258,8 @@ def _turn_end(
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "verdict", "reason", "detail", "finished_at", "answer"])
     metrics.turn_ended(OUTCOMES[status])
+    if run.first_token_at is not None:  # observed at the end: no query on the streaming path
+        metrics.first_token((run.first_token_at - run.started_at).total_seconds())
     broadcast_on_commit(
         conversation_group(run.conversation_id),
         TurnCompletedEvent(turn_id=run.pk, outcome=OUTCOMES[status]),

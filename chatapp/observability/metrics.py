@@ -10,10 +10,7 @@ Recording after commit keeps a rolled-back change out of the counts.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.db import transaction
-from django.utils import timezone
 from prometheus_client import Counter, Gauge, Histogram
 
 # Stage and first-token times on a CPU range from ~0.1 s (retrieval) to minutes (a 1.5B answer).
@@ -68,8 +65,9 @@ def stage_finished(stage: str, seconds: float) -> None:
     transaction.on_commit(lambda: STAGE_SECONDS.labels(stage=stage).observe(seconds))
 
 
-def first_token(started_at: datetime) -> None:
-    FIRST_TOKEN_SECONDS.observe(max(0.0, (timezone.now() - started_at).total_seconds()))
+def first_token(seconds: float) -> None:
+    """A turn that showed the visitor something ended; ``seconds`` from its start to that."""
+    transaction.on_commit(lambda: FIRST_TOKEN_SECONDS.observe(max(0.0, seconds)))
 
 
 def handoff(reason: str) -> None:

@@ -145,6 +145,9 @@ def test_a_turn_is_delivered_signed_counted_in_metrics_and_logged_with_its_ids(
     stage_count = 'chatapp_stage_duration_seconds_count{stage="retrieval"}'
     assert after[stage_count] >= before.get(stage_count, 0) + 1
     assert 'chatapp_queue_depth{queue="webhooks"}' in after
+    if outcome == "answered":  # approved sentences reached the visitor: a first token
+        first = "chatapp_first_token_seconds_count"
+        assert after[first] == before.get(first, 0) + 1
     assert after['chatapp_webhook_attempts_total{result="delivered"}'] >= len(got)
     # then: every worker log line of this turn carries both ids
     lines = [

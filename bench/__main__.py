@@ -23,6 +23,7 @@ BENCHMARKS = (
     "serve",
     "widget",
     "assignment",
+    "webhooks",
 )
 
 

@@ -259,6 +259,9 @@ def main() -> int:
         if not settings.CHATAPP_PRODUCTION:
             call_command("load_demo")  # demo users only when missing; never in production
             widget_demo = _start_widget_demo(host, port, demo_port)
+        from chatapp.observability.exposition import reset_metrics_dir
+
+        reset_metrics_dir(settings.CHATAPP_METRICS_DIR)  # the stack's counters start at zero
         env = dict(os.environ)
         procs.append(
             (

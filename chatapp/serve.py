@@ -23,8 +23,9 @@ from types import FrameType
 
 from chatapp.launcher import beat_command, choose_engines, say, web_command, worker_commands
 
-# One Celery worker per queue: a stalled answer never delays retrieval, indexing or the sweep.
-DEFAULT_SERVE_WORKERS = "retrieval:1;answering:1;review:1;indexing:1;watchdog:1"
+# One Celery worker per queue: a stalled answer never delays retrieval, indexing or the sweep, and
+# a slow webhook receiver never delays any of them.
+DEFAULT_SERVE_WORKERS = "retrieval:1;answering:1;review:1;indexing:1;watchdog:1;webhooks:1"
 ROLES = ("all", "web", "workers", "beat")
 RESTART_PAUSE_MAX_S = 30.0
 HEALTHY_UPTIME_S = 60.0  # a process that ran this long starts again at once after a crash
@@ -192,6 +193,12 @@ def main(argv: list[str] | None = None) -> int:
 
     django.setup()
     _prepare(args)
+    if args.role == "all":  # this host's whole stack starts: its metric files start empty
+        from django.conf import settings
+
+        from chatapp.observability.exposition import reset_metrics_dir
+
+        reset_metrics_dir(settings.CHATAPP_METRICS_DIR)
     procs = children(args, dict(os.environ))
     say(f"role {args.role}: " + ", ".join(child.name for child in procs))
 

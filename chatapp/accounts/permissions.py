@@ -48,6 +48,7 @@ class Action(StrEnum):
     AGENT_CAPACITY_SET = "agent.capacity"  # anyone's capacity for auto-assignment
     AGENTS_READ = "agent.list"  # who is online, with loads
     EXPORT_READ = "export.read"  # CSV exports of conversations and turns
+    WEBHOOK_MANAGE = "webhooks.manage"  # endpoints; read and redeliver deliveries
 
 
 _A, _V, _G, _H, _D = (
@@ -83,6 +84,7 @@ MATRIX: dict[Action, frozenset[Subject]] = {
     Action.AGENT_CAPACITY_SET: frozenset({_D}),
     Action.AGENTS_READ: frozenset({_G, _D}),
     Action.EXPORT_READ: frozenset({_D}),
+    Action.WEBHOOK_MANAGE: frozenset({_D}),
 }
 
 ERR_NOT_HOLDER = "Only the agent holding the conversation or an admin may do that."
@@ -96,6 +98,7 @@ ERR_FORBIDDEN = {
     Action.SAVED_REPLY_WRITE: "Only admins change saved replies.",
     Action.AGENT_CAPACITY_SET: "Only admins set capacities.",
     Action.EXPORT_READ: "Only admins export.",
+    Action.WEBHOOK_MANAGE: "Only admins manage webhooks.",
 }
 
 

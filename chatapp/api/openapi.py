@@ -6,6 +6,7 @@ from typing import Any
 
 from chatapp.feedback import openapi as feedback_openapi
 from chatapp.replies import openapi as replies_openapi
+from chatapp.webhooks.openapi import WEBHOOK_PATHS
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -672,3 +673,5 @@ OPENAPI["components"]["securitySchemes"].update(feedback_openapi.SECURITY_SCHEME
 from chatapp.api.openapi_agents import PATHS as _AGENT_PATHS  # noqa: E402
 
 OPENAPI["paths"].update(_AGENT_PATHS)
+
+OPENAPI["paths"].update(WEBHOOK_PATHS)

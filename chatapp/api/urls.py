@@ -3,6 +3,7 @@
 from django.urls import path
 
 from chatapp.api import agents, copilot, exports, views
+from chatapp.webhooks import api as webhooks
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -31,4 +32,11 @@ urlpatterns = [
     path("api/v1/agents/<int:agent_id>/capacity", agents.agent_capacity),
     path("api/v1/exports/conversations.csv", exports.conversations_csv),
     path("api/v1/exports/turns.csv", exports.turns_csv),
+    path("api/v1/webhooks", webhooks.webhook_collection),
+    path("api/v1/webhooks/<int:webhook_id>", webhooks.webhook_detail),
+    path("api/v1/webhooks/<int:webhook_id>/deliveries", webhooks.webhook_delivery_collection),
+    path(
+        "api/v1/webhook-deliveries/<int:delivery_id>/redeliver",
+        webhooks.webhook_delivery_redeliver,
+    ),
 ]

@@ -407,3 +407,9 @@ def pipeline_runs_running(*, started_before: datetime) -> list[RunProgress]:
         )
         for r in rows
     ]
+
+
+def pipeline_run_conversation_id(run_id: int) -> str | None:
+    """The conversation of a run (for the log lines of its watchdog), or None."""
+    found = PipelineRun.objects.filter(pk=run_id).values_list("conversation_id", flat=True).first()
+    return None if found is None else str(found)

@@ -26,6 +26,7 @@ from chatapp.conversations.models import Conversation, Message
 from chatapp.conversations.selectors import conversation_get
 from chatapp.conversations.services import conversation_handoff, visitor_message_create
 from chatapp.core.errors import ApplicationError, Conflict
+from chatapp.observability import metrics
 from chatapp.realtime.broadcast import broadcast_now
 from chatapp.realtime.events import AnswerDeltaEvent, AnswerDraftEvent
 from chatapp.realtime.groups import conversation_group, conversation_staff_group
@@ -175,6 +176,7 @@ def step_finish(*, step: PipelineStep, output: StageMessage) -> None:
     step.finished_at = now
     step.duration_ms = int((now - step.started_at).total_seconds() * 1000)
     step.save(update_fields=["output", "status", "finished_at", "duration_ms"])
+    metrics.stage_finished(step.stage, step.duration_ms / 1000)
 
 
 def run_is_live(run_id: int) -> bool:

@@ -50,6 +50,7 @@ from chatapp.core.tasks import (
     queue_lengths,
     task_signature,
 )
+from chatapp.observability import metrics
 from chatapp.realtime.broadcast import broadcast_on_commit
 from chatapp.realtime.events import TurnCompletedEvent
 from chatapp.realtime.groups import conversation_group
@@ -136,6 +137,7 @@ def pipeline_start(
         return None
     request = _turn_request(run, conversation, messages)
     transaction.on_commit(lambda: _dispatch(request))
+    logger.info("turn started", extra={"turn_id": run.pk, "conversation_id": str(conversation.pk)})
     return run
 
 
@@ -279,6 +281,9 @@ def _turn_end(
     if run.kind == PipelineRun.Kind.COPILOT:  # staff only; the visitor's turns are not its business
         copilot_announce(run)
         return
+    metrics.turn_ended(OUTCOMES[status])
+    if run.first_token_at is not None:  # observed at the end: no query on the streaming path
+        metrics.first_token((run.first_token_at - run.started_at).total_seconds())
     broadcast_on_commit(
         conversation_group(run.conversation_id),
         TurnCompletedEvent(turn_id=run.pk, outcome=OUTCOMES[status]),

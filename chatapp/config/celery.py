@@ -18,6 +18,8 @@ app = Celery(
         "workers.tasks.assignment",
         "workers.tasks.warmup",
         "workers.tasks.health",
+        "workers.tasks.webhooks",
+        "workers.tasks.observe",
     ],
 )
 app.config_from_object("django.conf:settings", namespace="CELERY")

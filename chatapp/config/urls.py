@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("chatapp.api.urls")),
     path("", include("chatapp.feedback.urls")),
     path("", include("chatapp.replies.urls")),
+    path("", include("chatapp.observability.urls")),
     path("accounts/", include("chatapp.accounts.urls")),
     path("console/", include("chatapp.console.urls")),
     path("dashboard/", include("chatapp.dashboard.urls")),

@@ -20,6 +20,7 @@ from chatapp.conversations.selectors import (
 )
 from chatapp.core.errors import ApplicationError, Conflict, PermissionDenied
 from chatapp.knowledge.models import KnowledgeBase
+from chatapp.observability import metrics
 from chatapp.realtime.broadcast import broadcast_on_commit
 from chatapp.realtime.events import (
     ConversationAssignedEvent,
@@ -28,6 +29,7 @@ from chatapp.realtime.events import (
     MessageCreatedEvent,
 )
 from chatapp.realtime.groups import agents_group, conversation_group
+from chatapp.webhooks import emit as webhooks
 
 ERR_UNKNOWN_KB = "Unknown knowledge base id(s): {ids}."
 ERR_FORBIDDEN_KB = "You may not use these knowledge bases."
@@ -77,6 +79,7 @@ def conversation_create(
     conversation.save()
     conversation.knowledge_bases.set(kbs)
     Participant.objects.create(conversation=conversation, role=Participant.Role.VISITOR)
+    webhooks.conversation_created(conversation, knowledge_base_ids=[kb.pk for kb in kbs])
     return conversation, token
 
 
@@ -114,6 +117,7 @@ def _message_add(
     _touch(conversation)
     event = MessageCreatedEvent(message=message_payload(message, turn_id=turn_id))
     broadcast_on_commit(conversation_group(conversation.pk), event)
+    webhooks.message_created(conversation.pk, event.message)
     _announce(conversation)
     return message
 
@@ -149,9 +153,9 @@ def visitor_message_create(
         conversation.status = Conversation.Status.BOT
         conversation.save(update_fields=["status", "updated_at"])
     _touch(conversation)
-    broadcast_on_commit(
-        conversation_group(conversation.pk), MessageCreatedEvent(message=message_payload(message))
-    )
+    event = MessageCreatedEvent(message=message_payload(message))
+    broadcast_on_commit(conversation_group(conversation.pk), event)
+    webhooks.message_created(conversation.pk, event.message)
     _announce(conversation)
     return message, True
 
@@ -205,6 +209,8 @@ def conversation_handoff(
             conversation_id=str(conversation.pk), reason=reason, detail=detail
         ),
     )
+    webhooks.conversation_handoff(conversation.pk, reason=reason, detail=detail)
+    metrics.handoff(reason)
     if conversation.status == Conversation.Status.WAITING:
         _request_assignment()
     return conversation
@@ -227,14 +233,13 @@ def _lock(conversation: Conversation) -> Conversation:
 
 def _assignment_changed(conversation: Conversation, notice: str) -> None:
     _message_add(conversation=conversation, role=Message.Role.SYSTEM, text=notice)
-    broadcast_on_commit(
-        conversation_group(conversation.pk),
-        ConversationAssignedEvent(
-            conversation_id=str(conversation.pk),
-            status=conversation.status,
-            assignee=agent_payload(conversation.assignee),
-        ),
+    event = ConversationAssignedEvent(
+        conversation_id=str(conversation.pk),
+        status=conversation.status,
+        assignee=agent_payload(conversation.assignee),
     )
+    broadcast_on_commit(conversation_group(conversation.pk), event)
+    webhooks.conversation_assigned(event)
     if conversation.status != Conversation.Status.ASSIGNED:  # an agent has room again
         _request_assignment()
 

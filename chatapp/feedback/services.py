@@ -11,6 +11,7 @@ from django.db import transaction
 from chatapp.conversations.models import Conversation, Message
 from chatapp.core.errors import ApplicationError, Conflict, NotFound
 from chatapp.feedback.models import AnswerFeedback, ConversationRating
+from chatapp.webhooks import emit as webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +45,13 @@ class FeedbackCreated:
 
 
 def feedback_created(event: FeedbackCreated) -> None:
-    """Hook point after a rating is stored, inside the service's transaction.
+    """Announce a stored rating: the ``feedback.created`` webhook.
 
-    Nothing outside is called yet. A ``feedback.created`` webhook goes here in one line, sent on
-    commit so that a rolled-back rating is never announced, e.g.
-    ``webhook_emit_on_commit("feedback.created", event.as_json())``.
+    Called inside the service's transaction: the deliveries are written in it and sent on commit,
+    so a rolled-back rating is never announced.
     """
     logger.info("feedback stored: %s", event.kind)
+    webhooks.feedback_created(event.as_json())
 
 
 @transaction.atomic

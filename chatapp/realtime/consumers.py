@@ -12,6 +12,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from chatapp.core.ratelimit import RateLimited, frame_limits, rate_limit_hit_async
+from chatapp.observability import context as log_context
+from chatapp.observability import metrics
 from chatapp.realtime import frames, origins
 from chatapp.realtime.events import ErrorEvent
 from chatapp.realtime.groups import agents_group, conversation_group, conversation_staff_group
@@ -74,15 +76,21 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  #
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        self.metrics_kind = "staff" if self.is_staff else "visitor"
+        metrics.websocket_opened(self.metrics_kind)
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "metrics_kind", None):  # refused sockets were never counted
+            metrics.websocket_closed(self.metrics_kind)
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Validate a frame; bad frames get an ``error`` event and the socket stays open."""
         try:
-            await self._receive(text_data)
+            # Log lines while handling the frame carry the conversation (and a turn it starts).
+            with log_context.bound(conversation_id=self.conversation_id):
+                await self._receive(text_data)
         except Exception:  # a bug must cost one frame, not the visitor's socket
             logger.exception("conversation socket: frame failed")
             await self._error("server_error", "Something went wrong on our side.")
@@ -175,8 +183,12 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # unty
             return
         await self.channel_layer.group_add(agents_group(), self.channel_name)
         await self.accept()
+        self.metrics_kind = "console"
+        metrics.websocket_opened(self.metrics_kind)
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "metrics_kind", None):
+            metrics.websocket_closed(self.metrics_kind)
         await self.channel_layer.group_discard(agents_group(), self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

@@ -45,8 +45,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# Every queue the stack needs (chatapp.core.health.QUEUES), all on one test worker.
-QUEUES = "retrieval,answering,review,watchdog,indexing"
+# Every queue the stack needs (chatapp.core.health.QUEUES, plus webhooks), all on one test worker.
+QUEUES = "retrieval,answering,review,watchdog,indexing,webhooks"
 
 
 @dataclass
@@ -85,7 +85,8 @@ def stack(
     }
     purge(env, QUEUES)
     procs = [
-        start(worker_argv(QUEUES, f"e2e-{port}"), env, "worker"),
+        # JSON logs, as production writes them (tests/e2e/test_observability.py reads them).
+        start(worker_argv(QUEUES, f"e2e-{port}"), {**env, "CHATAPP_LOG_FORMAT": "json"}, "worker"),
         start(web_argv(port), {**env, "DJANGO_DB_POOL": "true"}, "web"),  # as make run does
     ]
     try:

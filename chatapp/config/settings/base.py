@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "chatapp.replies",
     "chatapp.widget",
     "chatapp.assignment",
+    "chatapp.webhooks",
+    "chatapp.observability",
 ]
 
 MIDDLEWARE = [
@@ -206,6 +208,7 @@ CELERY_TASK_ROUTES = {
     "workers.tasks.retrieval.*": {"queue": "retrieval"},
     "workers.tasks.answering.*": {"queue": "answering"},
     "workers.tasks.review.*": {"queue": "review"},
+    "workers.tasks.webhooks.*": {"queue": "webhooks"},
 }
 CELERY_TASK_DEFAULT_QUEUE = "retrieval"
 # Ends or re-dispatches turns and documents stuck past their deadline: a lost watchdog (a Redis
@@ -235,6 +238,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(CHATAPP_ASSIGN_SWEEP_S),
         "options": {"expires": float(CHATAPP_ASSIGN_SWEEP_S)},
     },
+    "sweep-webhook-deliveries": {
+        "task": "workers.tasks.webhooks.sweep_webhook_deliveries",
+        "schedule": float(CHATAPP_SWEEP_INTERVAL_S),
+        "options": {"expires": float(CHATAPP_SWEEP_INTERVAL_S)},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -243,7 +251,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CHATAPP_WORKERS = [
     w.strip()
     for w in env(
-        "CHATAPP_WORKERS", default="retrieval,watchdog:1;indexing:1;answering,review:1"
+        "CHATAPP_WORKERS", default="retrieval,watchdog:1;indexing:1;answering,review:1;webhooks:1"
     ).split(";")
     if w.strip()
 ]
@@ -405,11 +413,47 @@ AXES_CLIENT_IP_CALLABLE = "chatapp.core.client_ip.axes_client_ip"
 AXES_LOCKOUT_CALLABLE = "chatapp.accounts.lockout.lockout_response"
 AXES_VERBOSE = False
 
+# --- Webhooks (docs/api.md#webhooks) ----------------------------------------------------------
+# Seconds a receiver has to answer one delivery; slower counts as a failed attempt.
+CHATAPP_WEBHOOK_TIMEOUT_S = env.float("CHATAPP_WEBHOOK_TIMEOUT_S", default=5.0)
+# Attempts before a delivery is marked failed; retries wait base * 3^(n-1) s, at most the cap:
+# 5, 15, 45, 135, 405, 1215, 3600... (about 2.8 h over 10 attempts).
+CHATAPP_WEBHOOK_MAX_ATTEMPTS = env.int("CHATAPP_WEBHOOK_MAX_ATTEMPTS", default=10)
+CHATAPP_WEBHOOK_RETRY_BASE_S = env.float("CHATAPP_WEBHOOK_RETRY_BASE_S", default=5.0)
+CHATAPP_WEBHOOK_RETRY_MAX_S = env.float("CHATAPP_WEBHOOK_RETRY_MAX_S", default=3600.0)
+# SSRF: receivers on private, loopback or link-local addresses are refused unless allowed here
+# (on-premises receivers are common): all of them, or the listed networks ("10.1.0.0/16").
+CHATAPP_WEBHOOK_ALLOW_PRIVATE = env.bool("CHATAPP_WEBHOOK_ALLOW_PRIVATE", default=False)
+CHATAPP_WEBHOOK_ALLOWED_NETWORKS = env.list("CHATAPP_WEBHOOK_ALLOWED_NETWORKS", default=[])
+
+# --- Metrics and logs (docs/api.md#metrics) -----------------------------------------------------
+# /metrics is open to loopback peers; anyone else sends "Authorization: Bearer <token>" (no token
+# set: refused). Behind a proxy, set CHATAPP_PROXY_COUNT so the peer is the client, not the proxy.
+CHATAPP_METRICS_TOKEN = env("CHATAPP_METRICS_TOKEN", default="")
+# Counters and histograms of every process (web, workers) are summed from files here
+# (prometheus_client multiprocess mode); `make run` empties it at start.
+CHATAPP_METRICS_DIR = Path(env("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus")))
+CHATAPP_METRICS_DIR.mkdir(parents=True, exist_ok=True)
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(CHATAPP_METRICS_DIR))
+# "json": one JSON object a line, with turn_id/conversation_id while a turn is handled; "text"
+# (default, for `make run`): human-readable lines, the ids appended when known.
+CHATAPP_LOG_FORMAT = env("CHATAPP_LOG_FORMAT", default="text")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"turn": {"()": "chatapp.observability.logs.TurnContextFilter"}},
+    "formatters": {
+        "text": {"()": "chatapp.observability.logs.TextFormatter"},
+        "json": {"()": "chatapp.observability.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if CHATAPP_LOG_FORMAT == "json" else "text",
+            "filters": ["turn"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {"pgserver": {"level": "WARNING"}},
 }

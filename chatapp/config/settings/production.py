@@ -29,6 +29,9 @@ _missing = [name for name in REQUIRED_ENV if not os.environ.get(name, "").strip(
 if _missing:
     raise ImproperlyConfigured(MISSING_ENV_MESSAGE.format(names=", ".join(_missing)))
 
+# One JSON object per log line (turn and conversation ids included) unless told otherwise.
+os.environ.setdefault("CHATAPP_LOG_FORMAT", "json")
+
 from chatapp.config.settings.base import *  # noqa: E402, F403
 from chatapp.config.settings.base import CHATAPP_DEV_SECRET_KEY, SECRET_KEY, env  # noqa: E402
 
@@ -43,7 +46,7 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 # one sent by a client). /healthz stays reachable over plain HTTP for load balancer probes.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = True
 # The browser modules read the CSRF cookie to send X-CSRFToken, so it cannot be HttpOnly.
 CSRF_COOKIE_SECURE = True

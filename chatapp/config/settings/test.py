@@ -48,3 +48,7 @@ CHATAPP_RATE_LIMITS = {
 # Auto-assignment is off unless a test turns it on (an AssignmentSettings row): the other tests
 # claim conversations themselves and expect waiting ones to stay waiting.
 CHATAPP_AUTO_ASSIGN = env.bool("CHATAPP_AUTO_ASSIGN", default=False)
+# The test receivers listen on loopback; anything else private stays refused (SSRF tests).
+CHATAPP_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+CHATAPP_WEBHOOK_RETRY_BASE_S = env.float("CHATAPP_WEBHOOK_RETRY_BASE_S", default=1.0)
+CHATAPP_WEBHOOK_TIMEOUT_S = 3.0

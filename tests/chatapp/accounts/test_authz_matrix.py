@@ -31,6 +31,7 @@ from chatapp.feedback.models import AnswerFeedback, ConversationRating
 from chatapp.knowledge.models import CuratedAnswer, Document, ImportJob, KnowledgeBase
 from chatapp.replies.models import SavedReply
 from chatapp.replies.services import saved_reply_create
+from chatapp.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.factories.accounts import AdminFactory, AgentFactory
 from tests.factories.conversations import make_conversation
 from tests.factories.embedders import FakeEmbedder
@@ -58,6 +59,8 @@ class World:
     curated: CuratedAnswer
     answer: Message
     saved_reply: SavedReply
+    webhook: WebhookEndpoint
+    delivery: WebhookDelivery
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ ADMIN_WRITES = (*VISITORS_401, "403 forbidden", "403 forbidden")
 def _close(w: World) -> None:
     conversation_close(conversation=w.conversation, by=w.users["holder"])
 
+
+ADMIN_ONLY = (*VISITORS_401, "403 forbidden", "403 forbidden")
 
 ROUTES = {
     "create-default": Route(
@@ -357,6 +362,44 @@ ROUTES = {
         lambda w: f"/api/v1/saved-replies/{w.saved_reply.pk}",
         (*ADMIN_WRITES, "200"),
     ),
+    "webhook-list": Route(
+        "`GET /api/v1/webhooks`", "GET", lambda w: "/api/v1/webhooks", (*ADMIN_ONLY, "200")
+    ),
+    "webhook-read": Route(
+        "`GET /api/v1/webhooks`",
+        "GET",
+        lambda w: f"/api/v1/webhooks/{w.webhook.pk}",
+        (*ADMIN_ONLY, "200"),
+    ),
+    "webhook-deliveries": Route(
+        "`GET /api/v1/webhooks`",
+        "GET",
+        lambda w: f"/api/v1/webhooks/{w.webhook.pk}/deliveries",
+        (*ADMIN_ONLY, "200"),
+    ),
+    "webhook-create": Route(
+        "`POST /api/v1/webhooks`",
+        "POST",
+        lambda w: "/api/v1/webhooks",
+        (*ADMIN_ONLY, "201"),
+        body=lambda w: {
+            "url": "http://127.0.0.1:9/hook",
+            "secret": "s3cret",
+            "events": ["message.created"],
+        },
+    ),
+    "webhook-delete": Route(
+        "`DELETE /api/v1/webhooks/<id>`",
+        "DELETE",
+        lambda w: f"/api/v1/webhooks/{w.webhook.pk}",
+        (*ADMIN_ONLY, "200"),
+    ),
+    "webhook-redeliver": Route(
+        "`POST /api/v1/webhook-deliveries/<id>/redeliver`",
+        "POST",
+        lambda w: f"/api/v1/webhook-deliveries/{w.delivery.pk}/redeliver",
+        (*ADMIN_ONLY, "202"),
+    ),
 }
 
 
@@ -366,6 +409,10 @@ def world(monkeypatch, indexed_later) -> World:
     monkeypatch.setattr("chatapp.knowledge.embedding.embedder", FakeEmbedder)
     from chatapp.knowledge.curated import curated_answer_create
     from chatapp.knowledge.jobs import import_job_create
+    from chatapp.webhooks.services import webhook_endpoint_create, webhook_event_emit
+
+    # Deliveries are queued on commit; a refused call must not queue one either (none here).
+    monkeypatch.setattr("chatapp.webhooks.services._dispatch", lambda ids, **kw: None)
 
     public_kb = KnowledgeBaseFactory.create(name="Help", visibility="public")
     internal_kb = KnowledgeBaseFactory.create(name="Runbooks", visibility="internal")
@@ -378,6 +425,10 @@ def world(monkeypatch, indexed_later) -> World:
     # Something for a suggested reply (copilot) to answer.
     visitor_message_create(conversation=conversation, text="Ship abroad?", client_msg_id=None)
     _, other_token = make_conversation()
+    webhook = webhook_endpoint_create(
+        url="http://127.0.0.1:9/hook", secret="s", events=["feedback.created"], by=users["admin"]
+    )
+    [delivery_id] = webhook_event_emit("feedback.created", {"rating": 5})
     return World(
         conversation=conversation,
         token=token,
@@ -400,6 +451,8 @@ def world(monkeypatch, indexed_later) -> World:
         saved_reply=saved_reply_create(
             shortcut="refund", title="Refunds", body="Refunds take 5 days.", by=None
         ),
+        webhook=webhook,
+        delivery=WebhookDelivery.objects.get(pk=delivery_id),
     )
 
 
@@ -434,6 +487,8 @@ def _state(world: World) -> dict[str, Any]:
         "csat": sorted(ConversationRating.objects.values_list("score", "comment")),
         "saved_replies": sorted(SavedReply.objects.values_list("shortcut", "title", "body")),
         "presence": sorted(AgentPresence.objects.values_list("user_id", "status", "capacity")),
+        "webhooks": sorted(WebhookEndpoint.objects.values_list("url", "is_active")),
+        "deliveries": WebhookDelivery.objects.count(),
     }
 
 

@@ -153,3 +153,34 @@ def test_csat_out_of_range_is_refused_by_the_model(score):
     with pytest.raises(ValidationError):
         services.csat_set(conversation=conversation, score=score)
     assert ConversationRating.objects.count() == 0
+
+
+def test_a_rating_is_announced_as_a_feedback_created_webhook():
+    # given: an endpoint subscribed to feedback.created
+    import json
+
+    from chatapp.webhooks.models import WebhookDelivery
+    from chatapp.webhooks.services import webhook_endpoint_create
+    from tests.factories.accounts import AdminFactory
+
+    webhook_endpoint_create(
+        url="http://127.0.0.1:9/hook",
+        secret="s3cret",
+        events=["feedback.created"],
+        by=AdminFactory.create(),
+    )
+    conversation, _ = make_conversation()
+    answer, _ = make_answer(conversation)
+
+    # when
+    services.answer_feedback_set(
+        conversation=conversation, message_id=answer.pk, rating="down", comment="Too vague"
+    )
+
+    # then: its delivery is written in the rating's transaction (sent once it commits)
+    [delivery] = WebhookDelivery.objects.all()
+    body = json.loads(delivery.body)
+    assert body["event"] == "feedback.created"
+    assert body["data"]["kind"] == "answer"
+    assert body["data"]["rating"] == "down"
+    assert body["data"]["message_id"] == answer.pk

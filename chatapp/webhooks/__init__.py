@@ -1,0 +1,1 @@
+"""Outgoing webhooks: endpoints admins register, and one delivery row per event and endpoint."""

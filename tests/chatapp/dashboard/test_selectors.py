@@ -110,14 +110,14 @@ def test_feedback_days_average_csat_and_thumbs_up_share_per_day(django_assert_nu
     def rate(when, **fields):
         conversation, _ = make_conversation()
         if "score" in fields:
-            row = ConversationRating.objects.create(conversation=conversation, **fields)
-            ConversationRating.objects.filter(pk=row.pk).update(updated_at=when)
+            csat = ConversationRating.objects.create(conversation=conversation, **fields)
+            ConversationRating.objects.filter(pk=csat.pk).update(updated_at=when)
         else:
             message, _ = make_answer(conversation)
-            row = AnswerFeedback.objects.create(
+            thumbs = AnswerFeedback.objects.create(
                 message=message, conversation=conversation, **fields
             )
-            AnswerFeedback.objects.filter(pk=row.pk).update(updated_at=when)
+            AnswerFeedback.objects.filter(pk=thumbs.pk).update(updated_at=when)
 
     for score in (4, 5):
         rate(DAY1, score=score)

@@ -39,6 +39,8 @@ class Chart:
     kind: Literal["line", "stacked"] = "line"
     unit: str = ""  # shown after values, e.g. "ms" or "%"
     percent: bool = False  # values are 0..1 fractions, shown as percentages
+    top: float | None = None  # a fixed axis top (a scale such as CSAT's 1-5); None: from the data
+    decimals: int = 0  # digits shown after the point (an average of scores needs one)
     notes: Sequence[str] = field(default_factory=tuple)
 
     def display(self, value: Number | None) -> str:
@@ -47,7 +49,7 @@ class Chart:
             return "—"
         if self.percent:
             return f"{value * 100:.0f}%"
-        text = f"{value:.0f}" if isinstance(value, float) else str(value)
+        text = f"{value:.{self.decimals}f}" if isinstance(value, float) else str(value)
         return f"{text} {self.unit}".strip()
 
     @property
@@ -82,6 +84,8 @@ def _nice_max(value: float) -> float:
 
 
 def _top(chart: Chart) -> float:
+    if chart.top is not None:
+        return chart.top
     if chart.percent:
         return 1.0
     if chart.kind == "stacked":

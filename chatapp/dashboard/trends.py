@@ -80,6 +80,8 @@ def trends_page(period: DateRange) -> TrendsPage:
             title="CSAT per day (average of 1-5)",
             description="Per day, the average score visitors gave closed conversations.",
             labels=labels,
+            top=5.0,
+            decimals=1,
             series=[Series("CSAT", feedback.csat_average, "csat")],
         ),
         Chart(

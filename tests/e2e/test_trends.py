@@ -55,7 +55,10 @@ def test_the_admin_reads_the_charts_and_exports_a_range(stack, history, browser)
     # then: every chart is drawn, each day has its bars and points
     assert page.locator("#chart-conversations rect.chart-bar[data-series=bot]").count() == 14
     assert page.locator("#chart-first-token circle[data-series=p95]").count() == 14
-    assert page.locator("svg.chart[role=img]").count() == 4
+    # four charts of conversations and turns, and two of visitor feedback (CSAT, thumbs)
+    assert page.locator("svg.chart[role=img]").count() == 6
+    assert page.locator("#chart-csat").count() == 1
+    assert page.locator("#chart-thumbs").count() == 1
     # the table fallback opens from the keyboard
     page.focus("[data-chart=handoff-rate] summary")
     page.keyboard.press("Enter")

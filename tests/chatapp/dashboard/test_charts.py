@@ -119,3 +119,22 @@ def test_percent_charts_show_percentages_in_the_table():
     # then
     assert chart.rows == [("2026-03-02", ["50%"]), ("2026-03-03", ["—"])]
     assert re.search(r'data-value="0.5"', chart_svg(chart))
+
+
+def test_a_scale_chart_keeps_its_fixed_top_and_shows_decimals():
+    # given: CSAT averages on a 1-5 scale
+    chart = Chart(
+        slug="csat",
+        title="CSAT",
+        description="",
+        labels=["2026-03-02", "2026-03-03"],
+        top=5.0,
+        decimals=1,
+        series=[Series("CSAT", [4.5, 2.25], "csat")],
+    )
+    # when
+    root = _parse(chart_svg(chart))
+    # then: 4.5 sits 90% of the way up a 0-5 axis (not a 0-8 one from the data), shown as 4.5
+    y = _num(root.find(f"{SVG}circle[@data-value='4.5']"), "cy")
+    assert abs(y - _y(4.5, 5.0)) < 0.1
+    assert chart.rows == [("2026-03-02", ["4.5"]), ("2026-03-03", ["2.2"])]

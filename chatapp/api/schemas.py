@@ -6,7 +6,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chatapp.core.validators import URL_MAX_CHARS, DocumentText, MessageText, WebUrl
+from chatapp.core.validators import (
+    URL_MAX_CHARS,
+    DocumentText,
+    MessageText,
+    StorableText,
+    WebUrl,
+)
 
 TITLE_MAX_CHARS = 500  # Document.title's column
 
@@ -24,14 +30,14 @@ class CopilotRequest(Body):
 
 
 class KnowledgeBaseCreate(Body):
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=5000)
+    name: StorableText = Field(min_length=1, max_length=200)
+    description: StorableText = Field(default="", max_length=5000)
     is_default: bool = True
     visibility: Literal["public", "internal"] = "internal"
 
 
 class DocumentCreate(Body):
-    title: str = Field(min_length=1, max_length=TITLE_MAX_CHARS)
+    title: StorableText = Field(min_length=1, max_length=TITLE_MAX_CHARS)
     text: DocumentText = Field(min_length=1)
     source_url: WebUrl = Field(default="", max_length=URL_MAX_CHARS)
 
@@ -41,7 +47,7 @@ class DocumentUploadFields(Body):
 
     model_config = ConfigDict(extra="ignore")
 
-    title: str = Field(default="", max_length=TITLE_MAX_CHARS)
+    title: StorableText = Field(default="", max_length=TITLE_MAX_CHARS)
     source_url: WebUrl = Field(default="", max_length=URL_MAX_CHARS)
 
 
@@ -59,12 +65,12 @@ class AssignRequest(Body):
 
 
 class NoteCreate(Body):
-    text: str = Field(min_length=1, max_length=10000)
+    text: StorableText = Field(min_length=1, max_length=10000)
 
 
 class CuratedAnswerCreate(Body):
-    question: str = Field(min_length=1, max_length=2000)
-    answer: str = Field(min_length=1, max_length=10000)
+    question: StorableText = Field(min_length=1, max_length=2000)
+    answer: StorableText = Field(min_length=1, max_length=10000)
 
 
 class PresenceUpdate(Body):

@@ -13,6 +13,7 @@ WEB_SCHEMES: Final = frozenset({"http", "https"})
 ERR_URL = "must be an http:// or https:// URL with a host"
 ERR_MESSAGE_TOO_LONG = "must be at most {limit} characters"
 ERR_DOCUMENT_TOO_LARGE = "must be at most {limit} bytes (UTF-8)"
+ERR_UNSTORABLE = "must not contain NUL characters or lone surrogates"
 
 
 def web_url(value: str) -> str:
@@ -49,6 +50,18 @@ def document_text(value: str) -> str:
     return value
 
 
+def storable_text(value: str) -> str:
+    """Text Postgres can store: no NUL, no lone surrogate (both would fail as a 500 on save)."""
+    if "\x00" in value:
+        raise ValueError(ERR_UNSTORABLE)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(ERR_UNSTORABLE) from None
+    return value
+
+
 WebUrl = Annotated[str, AfterValidator(web_url)]
+StorableText = Annotated[str, AfterValidator(storable_text)]
 MessageText = Annotated[str, AfterValidator(message_text)]
 DocumentText = Annotated[str, AfterValidator(document_text)]

@@ -6,21 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from chatapp.core.validators import storable_text
 from chatapp.feedback.models import COMMENT_MAX_CHARS, CSAT_MAX, CSAT_MIN
-
-ERR_UNSTORABLE = "must not contain NUL characters or lone surrogates"
-
-
-def storable_text(value: str) -> str:
-    """Text Postgres can store: no NUL, no lone surrogate (both would fail as a 500 on save)."""
-    if "\x00" in value:
-        raise ValueError(ERR_UNSTORABLE)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(ERR_UNSTORABLE) from None
-    return value
-
 
 Comment = Annotated[str, Field(max_length=COMMENT_MAX_CHARS), AfterValidator(storable_text)]
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from chatapp.feedback.schemas import storable_text
+from chatapp.core.validators import storable_text
 from chatapp.replies.models import BODY_MAX_CHARS, SHORTCUT_MAX_CHARS
 
 Shortcut = Annotated[

@@ -220,3 +220,34 @@ def test_a_model_validation_error_in_a_service_is_a_400_not_a_500(client, header
     assert response.json()["error"]["fields"] == [
         {"field": "source_url", "message": "Enter a valid URL."}
     ]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/knowledge-bases", {"name": "Help\x00desk"}, "name"),
+        ("/api/v1/knowledge-bases", {"name": "Help", "description": "a\x00b"}, "description"),
+        ("/api/v1/knowledge-bases", {"name": "Help \ud800"}, "name"),
+    ],
+)
+def test_text_postgres_cannot_store_is_a_400_not_a_500(client, headers, path, body, field):
+    # when: a NUL or a lone surrogate, which a Postgres text column refuses
+    response = client.post(path, body, "application/json", **headers)
+    # then
+    _invalid(response, field)
+    assert KnowledgeBase.objects.count() == 0
+
+
+def test_a_curated_answer_with_a_nul_is_a_400(client, headers):
+    # given
+    kb = KnowledgeBaseFactory.create()
+    # when
+    response = client.post(
+        f"/api/v1/knowledge-bases/{kb.pk}/curated-answers",
+        {"question": "Refunds?\x00", "answer": "5 days."},
+        "application/json",
+        **headers,
+    )
+    # then
+    _invalid(response, "question")
+    assert CuratedAnswer.objects.count() == 0

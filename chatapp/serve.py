@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType
 
 from chatapp.launcher import beat_command, choose_engines, say, web_command, worker_commands
@@ -47,7 +47,7 @@ class Child:
     started_at: float = 0.0
     pause_s: float = 0.0
     restart_at: float | None = None
-    restarts: int = field(default=0)
+    restarts: int = 0
 
     def start(self) -> None:
         # Its own process group: when it dies, what it forked (uvicorn's workers, Celery's pool)

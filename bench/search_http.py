@@ -31,7 +31,7 @@ from chatapp.core.timing import parse_server_timing
 
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP = 10
-STEPS = ("auth", "parse", "embed", "search", "serialize")
+STEPS = ("limit", "auth", "parse", "embed", "search", "serialize")
 
 
 def _free_port() -> int:

@@ -15,6 +15,29 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    import shutil
+
+    from tests.contract import record_dir
+
+    shutil.rmtree(record_dir(), ignore_errors=True)  # this session's responses only
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How many responses the OpenAPI contract check saw, and which operations none reached."""
+    from tests.contract import coverage
+
+    seen = coverage()
+    documented = [name for name in seen if not name.endswith("(undocumented)")]
+    ok = [name for name in documented if any(200 <= s < 300 for s in seen[name])]
+    missing = sorted(set(documented) - set(ok))
+    terminalreporter.write_sep("-", "API contract (tests/contract.py)")
+    terminalreporter.write_line(
+        f"{len(ok)} of {len(documented)} documented operations answered a checked 2xx"
+        + (f"; without one: {', '.join(missing)}" if missing else "")
+    )
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from django.conf import settings
 

@@ -7,11 +7,23 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.http import HttpRequest, StreamingHttpResponse
+from ninja import Router
 
 from chatapp.accounts import permissions
-from chatapp.api.http import api_view
+from chatapp.api import responses as out
+from chatapp.api.security import STAFF, staff_of
 from chatapp.dashboard import exports
 from chatapp.dashboard.selectors import DateRange, date_range_parse
+
+router = Router(tags=["exports"])
+_CSV = {"text/csv": {"schema": {"type": "string"}}}
+
+
+def _described(columns: str) -> dict[str, Any]:
+    """The 200 of a CSV export (ninja describes JSON bodies only)."""
+    return {
+        "responses": {200: {"description": f"CSV, a header row then {columns}", "content": _CSV}}
+    }
 
 
 class _Echo:
@@ -33,21 +45,36 @@ def _stream(rows: Iterable[list[Any]], filename: str) -> StreamingHttpResponse:
     return response
 
 
-def _period(request: HttpRequest) -> DateRange:
-    permissions.require(permissions.Action.EXPORT_READ, request.staff)  # type: ignore[attr-defined]
+def _period(request: HttpRequest, start: str | None, end: str | None) -> DateRange:
+    permissions.require(permissions.Action.EXPORT_READ, staff_of(request))
     # Exports take any range; the default is the dashboard's (the last 14 days).
-    return date_range_parse(request.GET.get("start"), request.GET.get("end"), max_days=None)
+    return date_range_parse(start, end, max_days=None)
 
 
-# The decorator passes a streaming response through as it is (its View type says HttpResponse).
-@api_view(("GET",), auth="staff")  # type: ignore[arg-type]
-def conversations_csv(request: HttpRequest) -> StreamingHttpResponse:
-    period = _period(request)
+@router.get(
+    "/exports/conversations.csv",
+    auth=STAFF,
+    response=out.answers({200: None}),
+    summary="Conversations of a date range (admins), start and end as YYYY-MM-DD",
+    openapi_extra=_described("a conversation a row"),
+)
+def conversations_csv(
+    request: HttpRequest, start: str | None = None, end: str | None = None
+) -> StreamingHttpResponse:
+    period = _period(request, start, end)
     name = f"conversations-{period.start}-{period.end}.csv"
     return _stream(exports.conversation_rows(period), name)
 
 
-@api_view(("GET",), auth="staff")  # type: ignore[arg-type]  # streaming, as above
-def turns_csv(request: HttpRequest) -> StreamingHttpResponse:
-    period = _period(request)
+@router.get(
+    "/exports/turns.csv",
+    auth=STAFF,
+    response=out.answers({200: None}),
+    summary="Bot turns of a date range (admins), start and end as YYYY-MM-DD",
+    openapi_extra=_described("a turn a row"),
+)
+def turns_csv(
+    request: HttpRequest, start: str | None = None, end: str | None = None
+) -> StreamingHttpResponse:
+    period = _period(request, start, end)
     return _stream(exports.turn_rows(period), f"turns-{period.start}-{period.end}.csv")

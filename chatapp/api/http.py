@@ -1,42 +1,43 @@
-"""JSON API plumbing: one decorator for method checks, auth, body parsing and error bodies."""
+"""JSON API helpers: the error body, validation-error fields, and reading bodies by hand.
+
+Most operations get their bodies from django-ninja (``chatapp.api.app``); ``parse_json`` and
+``validate`` serve the few that accept more than one content type (a document as JSON or as a
+multipart file).
+"""
 
 from __future__ import annotations
 
-import functools
 import json
-import logging
-from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.http.multipartparser import MultiPartParserError
-from django.middleware.csrf import CsrfViewMiddleware
-from django.views.decorators.csrf import csrf_exempt
+from django.http import HttpRequest, JsonResponse
 from pydantic import BaseModel, ValidationError
 
-from chatapp.accounts.models import User
-from chatapp.accounts.services import api_key_authenticate
-from chatapp.core.client_ip import request_client_ip
+from chatapp.api.security import bearer_token
 from chatapp.core.errors import ApplicationError
-from chatapp.core.ratelimit import RateLimited, api_request_limits, rate_limit_hit
-from chatapp.core.timing import timing_for
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "ERR_BODY_TOO_LARGE",
+    "ERR_INVALID",
+    "bearer_token",
+    "django_fields",
+    "error_response",
+    "invalid_request",
+    "parse_json",
+    "pydantic_fields",
+    "validate",
+]
 
-Auth = Literal["none", "staff", "admin", "any"]
 M = TypeVar("M", bound=BaseModel)
-View = Callable[..., HttpResponse]
-ERR_MULTIPART = "The multipart body cannot be read: {error}"
+ERR_INVALID = "The body does not match the schema."
+ERR_BODY_TOO_LARGE = "The request body is too large."
+ERR_JSON = "The body is not valid JSON."
+ERR_MEDIA_TYPE = "Send a JSON body (Content-Type: application/json)."
 
 
 def error_response(code: str, detail: str, status: int, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "detail": detail, **extra}}, status=status)
-
-
-ERR_INVALID = "The body does not match the schema."
-ERR_BODY_TOO_LARGE = "The request body is too large."
 
 
 def invalid_request(fields: list[dict[str, str]]) -> ApplicationError:
@@ -60,102 +61,28 @@ def django_fields(exc: DjangoValidationError) -> list[dict[str, str]]:
     return [{"field": "", "message": str(message)} for message in exc.messages]
 
 
-def bearer_token(request: HttpRequest) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+def json_body(request: HttpRequest) -> Any:
+    """The decoded JSON body (``{}`` when empty).
 
-
-def _staff_user(request: HttpRequest) -> User | None:
-    """The staff member behind an API key, or a logged-in staff session (CSRF checked)."""
-    token = bearer_token(request)
-    if token is not None:
-        return api_key_authenticate(token)
-    user = request.user
-    if isinstance(user, User) and user.is_authenticated and user.is_staff_member:
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            failure = CsrfViewMiddleware(lambda r: HttpResponse()).process_view(
-                request, lambda r: HttpResponse(), (), {}
-            )
-            if failure is not None:
-                raise ApplicationError("csrf_failed", "CSRF check failed.", status=403)
-        return user
-    return None
-
-
-def api_view(
-    methods: tuple[str, ...], auth: Auth = "none", *, limited: bool = True
-) -> Callable[[View], View]:
-    """Wrap a JSON view: allowed methods, authentication, and errors as ``{"error": {...}}``.
-
-    ``auth="staff"`` requires an agent/admin API key or session; ``"admin"`` an admin;
-    ``"any"`` passes ``request.staff`` (or None) and lets the view check visitor tokens.
-    ``limited`` counts the call against the per-address API limit (off for the health probe).
+    Raises:
+        ApplicationError: ``unsupported_media_type`` (415) or ``invalid_json`` (400).
     """
-
-    def decorate(view: View) -> View:
-        @csrf_exempt
-        @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if request.method not in methods:
-                return error_response("method_not_allowed", f"Use {', '.join(methods)}.", 405)
-            timing = timing_for(request)
-            try:
-                with timing.step("auth"):
-                    if limited:
-                        rate_limit_hit(*api_request_limits(ip=request_client_ip(request)))
-                    staff = _staff_user(request) if auth != "none" else None
-                if auth in ("staff", "admin") and staff is None:
-                    if bearer_token(request) is not None:
-                        return error_response("invalid_token", "Unknown or revoked API key.", 401)
-                    return error_response(
-                        "unauthenticated", "Send Authorization: Bearer <API key>.", 401
-                    )
-                if auth == "admin" and staff is not None and not staff.is_admin_role:
-                    return error_response("forbidden", "Admins only.", 403)
-                request.staff = staff  # type: ignore[attr-defined]  # set for the view
-                response = view(request, *args, **kwargs)
-                timing.apply(response)
-                return response
-            except RateLimited as exc:
-                response = JsonResponse(exc.as_dict(), status=exc.status)
-                response["Retry-After"] = str(exc.retry_after)
-                return response
-            except ApplicationError as exc:
-                return JsonResponse(exc.as_dict(), status=exc.status)
-            except DjangoValidationError as exc:  # a model's full_clean() in a service
-                return JsonResponse(invalid_request(django_fields(exc)).as_dict(), status=400)
-            except RequestDataTooBig:
-                return error_response("too_large", ERR_BODY_TOO_LARGE, 413)
-            except MultiPartParserError as exc:  # e.g. no boundary: the client's fault
-                return error_response("invalid_request", ERR_MULTIPART.format(error=exc), 400)
-            except Exception:
-                logger.exception("unhandled error in %s", view.__name__)
-                return error_response("server_error", "Something went wrong on our side.", 500)
-
-        return wrapper
-
-    return decorate
+    if request.content_type != "application/json":
+        raise ApplicationError("unsupported_media_type", ERR_MEDIA_TYPE, status=415)
+    raw = request.body or b"{}"
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApplicationError("invalid_json", ERR_JSON) from None
 
 
 def parse_json(request: HttpRequest, schema: type[M]) -> M:
     """Decode and validate a JSON body.
 
     Raises:
-        ApplicationError: ``invalid_json`` (malformed) or ``invalid_request`` (schema mismatch).
+        ApplicationError: as ``json_body``, or ``invalid_request`` (schema mismatch).
     """
-    if request.content_type != "application/json":
-        raise ApplicationError(
-            "unsupported_media_type",
-            "Send a JSON body (Content-Type: application/json).",
-            status=415,
-        )
-    raw = request.body or b"{}"
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApplicationError("invalid_json", "The body is not valid JSON.") from None
-    return validate(schema, data)
+    return validate(schema, json_body(request))
 
 
 def validate(schema: type[M], data: Any) -> M:

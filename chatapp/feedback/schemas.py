@@ -25,3 +25,17 @@ class CsatCreate(Body):
     # strict: "5" or 4.5 are refused rather than coerced, so clients learn the contract.
     score: int = Field(ge=CSAT_MIN, le=CSAT_MAX, strict=True)
     comment: Comment = ""
+
+
+class AnswerFeedbackOut(Body):
+    message_id: int
+    rating: Literal["up", "down"]
+    comment: str
+    replaced: bool = Field(description="True when it replaced the visitor's earlier rating")
+
+
+class CsatOut(Body):
+    conversation_id: str
+    score: int
+    comment: str
+    replaced: bool = Field(description="True when it replaced the visitor's earlier score")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -32,3 +33,21 @@ class SavedReplyUpdate(Body):
     shortcut: Shortcut | None = None
     title: Title | None = None
     body: Text | None = None
+
+
+class SavedReplyOut(Body):
+    id: int
+    shortcut: str
+    title: str
+    body: str
+    text: str | None = Field(
+        default=None, description="The body filled in (only with ?conversation_id=)"
+    )
+    updated_at: datetime
+
+
+class SavedReplyList(Body):
+    results: list[SavedReplyOut]
+    variables: dict[str, str] | None = Field(
+        default=None, description="The values filled in (only with ?conversation_id=)"
+    )

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "channels",
     "csp",
     "axes",
+    "ninja",  # the API's interactive docs page serves ninja's bundled Swagger UI from static
     "chatapp.core",
     "chatapp.accounts",
     "chatapp.knowledge",
@@ -64,6 +65,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # /api/: the per-address limit before anything else runs, Server-Timing, a JSON 405.
+    "chatapp.api.middleware.ApiMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -13,6 +13,7 @@ os.environ.setdefault("CHATAPP_REDIS_APPEND_ONLY", "no")
 
 from chatapp.config.settings.base import *  # noqa: F403
 from chatapp.config.settings.base import CHATAPP_MODELS_DIR, env
+from chatapp.config.settings.base import MIDDLEWARE as BASE_MIDDLEWARE
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CHATAPP_MODEL_PROFILE = "test"
@@ -52,3 +53,8 @@ CHATAPP_AUTO_ASSIGN = env.bool("CHATAPP_AUTO_ASSIGN", default=False)
 CHATAPP_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
 CHATAPP_WEBHOOK_RETRY_BASE_S = env.float("CHATAPP_WEBHOOK_RETRY_BASE_S", default=1.0)
 CHATAPP_WEBHOOK_TIMEOUT_S = 3.0
+
+# Every /api/ response the tests see is checked against the generated OpenAPI document
+# (tests/contract.py); servers the end-to-end tests start use these settings too.
+_API = BASE_MIDDLEWARE.index("chatapp.api.middleware.ApiMiddleware")
+MIDDLEWARE = [*BASE_MIDDLEWARE[:_API], "tests.contract.ContractMiddleware", *BASE_MIDDLEWARE[_API:]]

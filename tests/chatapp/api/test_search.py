@@ -81,5 +81,5 @@ def test_search_ranks_by_meaning_and_words_and_says_who_found_it(client, key):
     assert 0.0 <= results[0]["relevance"] <= 1.0
     # and where its time went, for operators and bench/search_http.py
     steps = parse_server_timing(response.headers["Server-Timing"])
-    assert list(steps) == ["auth", "parse", "embed", "search", "serialize"]
+    assert list(steps) == ["limit", "auth", "parse", "embed", "search", "serialize"]
     assert all(ms >= 0.0 for ms in steps.values())

@@ -183,7 +183,7 @@ def _banner(host: str, port: str, widget_demo: str | None) -> str:
         )
     lines += [
         f"  Health         http://{host}:{port}/healthz",
-        f"  API docs       docs/api.md, http://{host}:{port}/api/v1/openapi.json",
+        f"  API docs       docs/api.md, http://{host}:{port}/api/v1/docs",
     ]
     return "\n" + "\n".join(lines) + "\n\n  Press Ctrl-C to stop everything.\n"
 

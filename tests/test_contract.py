@@ -23,7 +23,8 @@ def test_an_undocumented_field_is_flagged() -> None:
 
 def test_an_undocumented_status_is_flagged() -> None:
     _, problems = check("DELETE", PATH, 418, "application/json", b"{}")
-    assert problems and "418" in problems[0]
+    assert problems
+    assert "418" in problems[0]
 
 
 def test_an_error_body_must_have_the_error_shape() -> None:

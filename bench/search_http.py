@@ -11,6 +11,7 @@ measured in the same run, is the hybrid query alone, called in this process.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -43,8 +44,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _server(database_url: str) -> Iterator[str]:
-    """A uvicorn process serving the app on loopback (one worker, as ``make run`` starts)."""
+def _server(database_url: str, embed_engine: str, log: Path) -> Iterator[str]:
+    """A uvicorn process serving the app on loopback (one worker, as ``make run`` starts).
+
+    ``embed_engine`` is its ``CHATAPP_EMBED_ENGINE``; its log goes to ``log``, where the
+    registry says which engine the query embedder got and why.
+    """
     import httpx
 
     from chatapp.core import embedded
@@ -60,14 +65,15 @@ def _server(database_url: str) -> Iterator[str]:
         "DATABASE_URL": database_url,
         "DJANGO_DB_POOL": "true",  # as make run starts its web process
         "DJANGO_SETTINGS_MODULE": "chatapp.config.settings.base",
+        "CHATAPP_EMBED_ENGINE": embed_engine,
     }
     from chatapp.launcher import web_command
 
-    proc = subprocess.Popen(
-        web_command("127.0.0.1", port),
-        env=env,
-        cwd=ROOT,
-    )
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            web_command("127.0.0.1", port), env=env, cwd=ROOT, stdout=sink, stderr=sink
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -98,14 +104,23 @@ def _api_key() -> str:
     return api_key_create(user=user, name="bench search")
 
 
-def _measure(
-    n: int, kb_id: int, queries: list[str], qvecs: Any, rows: list[list[Any]], shares: list[Any]
-) -> None:
-    import httpx
+def _chosen_engine(log: Path) -> str:
+    """The engine the server's registry logged for its embedder, with the reason."""
+    found = re.search(r"embedder \S+ on \S+: engine (\S+): (.*)", log.read_text())
+    return f"{found.group(1)} ({found.group(2).strip()})" if found else "not logged"
 
+
+def _measure(
+    n: int,
+    kb_id: int,
+    queries: list[str],
+    qvecs: Any,
+    rows: list[list[Any]],
+    shares: list[Any],
+    engines: list[list[Any]],
+) -> None:
     from chatapp.knowledge import selectors as sel
 
-    database = f"chatapp_bench_{n // 1000}k"
     token = _api_key()
     # The baseline: the same hybrid query, in this process, query embedding excluded.
     for q, v in zip(queries[:WARMUP], qvecs[:WARMUP], strict=True):
@@ -116,14 +131,39 @@ def _measure(
         started = time.perf_counter()
         sel.chunk_search_hybrid(query=q, embedding=vec, knowledge_base_ids=[kb_id], k=10)
         alone.append((time.perf_counter() - started) * 1000)
-    with _server(ensure_database(database)) as base, httpx.Client(base_url=base) as client:
+    p50_alone = percentile(alone, 50)
+    rows.append([n, "hybrid query alone (baseline)", "-", p50_alone, percentile(alone, 95), 1.0])
+    # torch first, then the app's choice (auto): the two servers run minutes apart, same load.
+    for setting in ("torch", "auto"):
+        wall = _over_http(n, kb_id, queries, token, setting, shares, engines)
+        p50 = percentile(wall, 50)
+        rows.append([n, "/search over HTTP", setting, p50, percentile(wall, 95), p50 / p50_alone])
+
+
+def _over_http(
+    n: int,
+    kb_id: int,
+    queries: list[str],
+    token: str,
+    setting: str,
+    shares: list[list[Any]],
+    engines: list[list[Any]],
+) -> list[float]:
+    import httpx
+
+    database = f"chatapp_bench_{n // 1000}k"
+    log = ROOT / "var" / "bench-http" / f"server-{n // 1000}k-{setting}.log"
+    served = _server(ensure_database(database), setting, log)
+    with served as base, httpx.Client(base_url=base) as client:
         headers = {"Authorization": f"Bearer {token}"}
         path = f"/api/v1/knowledge-bases/{kb_id}/search"
         for q in queries[:WARMUP]:  # loads the embedder, opens the database connection
             client.post(path, json={"query": q, "k": 10}, headers=headers, timeout=120)
         wall: list[float] = []
         steps: dict[str, list[float]] = {s: [] for s in STEPS}
-        progress = Progress(f"/search over HTTP at {n}", len(queries), "requests")
+        progress = Progress(
+            f"/search over HTTP at {n}, embedder {setting}", len(queries), "requests"
+        )
         for q in queries:
             started = time.perf_counter()
             response = client.post(path, json={"query": q, "k": 10}, headers=headers, timeout=60)
@@ -133,18 +173,17 @@ def _measure(
             for step in STEPS:
                 steps[step].append(timing.get(step, 0.0))
             progress.advance()
-    p50_alone = percentile(alone, 50)
-    rows.append([n, "hybrid query alone (baseline)", p50_alone, percentile(alone, 95), 1.0])
-    p50_http = percentile(wall, 50)
-    rows.append([n, "/search over HTTP", p50_http, percentile(wall, 95), p50_http / p50_alone])
+    engines.append([n, setting, _chosen_engine(log)])
     mean_wall = sum(wall) / len(wall)
     accounted = 0.0
     for step in STEPS:
         mean = sum(steps[step]) / len(steps[step])
         accounted += mean
-        shares.append([n, step, percentile(steps[step], 50), mean, mean / mean_wall])
+        shares.append([n, setting, step, percentile(steps[step], 50), mean, mean / mean_wall])
     rest = mean_wall - accounted
-    shares.append([n, "outside the view (server, network, client)", None, rest, rest / mean_wall])
+    outside = "outside the view (server, network, client)"
+    shares.append([n, setting, outside, None, rest, rest / mean_wall])
+    return wall
 
 
 def _stage_split(embedder: Any, quick: bool) -> list[list[Any]]:
@@ -222,9 +261,10 @@ def run(quick: bool = False) -> dict[str, Any]:
     qvecs = embedder.embed(queries, batch_size=64)
     rows: list[list[Any]] = []
     shares: list[list[Any]] = []
+    engines: list[list[Any]] = []
     for n in QUICK_SCALES if quick else SCALES:
         kb_id = _scale_kb(n, texts, vectors)
-        _measure(n, kb_id, queries, qvecs, rows, shares)
+        _measure(n, kb_id, queries, qvecs, rows, shares, engines)
     import torch
 
     stage_rows = []
@@ -236,17 +276,23 @@ def run(quick: bool = False) -> dict[str, Any]:
     torch.set_num_threads(default_threads)
     latency = Table(
         "/search over HTTP (ms per request, k=10, one client on a kept-alive connection)",
-        ["chunks", "what", "p50 ms", "p95 ms", "p50 / query p50"],
+        ["chunks", "what", "CHATAPP_EMBED_ENGINE", "p50 ms", "p95 ms", "p50 / query p50"],
         rows,
         note=(
             "One uvicorn worker on loopback with an admin API key; the query is embedded in the "
             "web process (MiniLM, loaded once). The baseline is the hybrid query alone in the "
-            "bench process, same run, same questions."
+            "bench process, same run, same questions. Each setting is its own server process, "
+            "one after the other."
         ),
+    )
+    chosen = Table(
+        "The embedder engine each server ran (from its log)",
+        ["chunks", "CHATAPP_EMBED_ENGINE", "engine (why)"],
+        engines,
     )
     split = Table(
         "Where the time of a /search request goes (from its Server-Timing header)",
-        ["chunks", "step", "p50 ms", "mean ms", "share of mean"],
+        ["chunks", "CHATAPP_EMBED_ENGINE", "step", "p50 ms", "mean ms", "share of mean"],
         shares,
     )
     stage = Table(
@@ -255,9 +301,19 @@ def run(quick: bool = False) -> dict[str, Any]:
         stage_rows,
         note=(
             "model_excerpts includes its sentence embedding (also listed under embed); "
-            "routed_search is the hybrid search (one knowledge base: no routing)."
+            "routed_search is the hybrid search (one knowledge base: no routing). Embedder "
+            f"engine: {embedder.engine}; torch's thread count changes torch only (CTranslate2 "
+            "keeps the threads it was loaded with)."
         ),
     )
-    data = {"latency": rows, "steps": shares, "stage": stage_rows, "queries": len(queries)}
-    write_results("search-http-quick" if quick else "search-http", data, [latency, split, stage])
+    data = {
+        "latency": rows,
+        "engines": engines,
+        "steps": shares,
+        "stage": stage_rows,
+        "queries": len(queries),
+    }
+    write_results(
+        "search-http-quick" if quick else "search-http", data, [latency, chosen, split, stage]
+    )
     return data

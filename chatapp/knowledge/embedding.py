@@ -17,7 +17,12 @@ _query_threads_set = False
 
 def embedder() -> Embedder:
     """Return the configured embedder (cached per process by the registry)."""
-    return get_embedder(settings.CHATAPP_EMBEDDING_MODEL, device=settings.CHATAPP_DEVICE or None)
+    return get_embedder(
+        settings.CHATAPP_EMBEDDING_MODEL,
+        device=settings.CHATAPP_DEVICE or None,
+        engine=settings.CHATAPP_EMBED_ENGINE,
+        models_dir=settings.CHATAPP_MODELS_DIR,
+    )
 
 
 def query_embedder() -> Embedder:

@@ -104,10 +104,14 @@ class Embedder(ABC):
     Attributes:
         name: A short human-readable model name, for logs and the dashboard.
         dim: Length of each vector.
+        engine: The runtime that computes them (``torch``, ``ct2-float32``...).
+        engine_reason: Why that runtime was chosen (set by the registry; logs, check_models).
     """
 
     name: str
     dim: int
+    engine: str = "unknown"
+    engine_reason: str = ""
 
     @abstractmethod
     def embed(

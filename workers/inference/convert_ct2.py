@@ -8,7 +8,9 @@ tokenizer and generation config, so ``CT2Generator`` needs nothing else. On the 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import threading
 import time
@@ -64,9 +66,21 @@ def ct2_folder_for(folder: Path, quantization: str = "int8") -> Path:
 
 
 def _source_stamp(folder: Path) -> str:
-    """The sha256 of the source's manifest: it changes whenever any source file changes."""
+    """What identifies the source's content, cheaply (no hashing of weights).
+
+    The sha256 of its manifest where it has one (a folder we prepared); else, for a folder a
+    package carries (the embedder), the sha256 of its file names and sizes, which changes
+    when a new package version replaces them.
+    """
     manifest = folder / MANIFEST_NAME
-    return sha256_file(manifest) if manifest.is_file() else ""
+    if manifest.is_file():
+        return sha256_file(manifest)
+    listing = sorted(
+        (str(path.relative_to(folder)), path.stat().st_size)
+        for path in folder.rglob("*")
+        if path.is_file()
+    )
+    return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
 
 
 def is_converted(source: Path, target: Path) -> bool:
@@ -134,33 +148,47 @@ def _convert(source: Path, staging: Path, quantization: str) -> None:
             shutil.copy2(source / name, staging / TOKENIZER_DIR / name)
 
 
-def ensure_ct2(source: Path, *, quantization: str = "int8", progress: ProgressFn) -> Path:
-    """Converts a prepared transformers folder to CTranslate2 unless already done.
+def ensure_ct2(
+    source: Path,
+    *,
+    quantization: str = "int8",
+    progress: ProgressFn,
+    target: Path | None = None,
+) -> Path:
+    """Converts a transformers folder to CTranslate2 unless already done.
 
     Args:
-        source: A folder written by ``workers.inference.prepare`` (with its manifest).
+        source: A folder written by ``workers.inference.prepare`` (with its manifest), or a
+            model folder a package carries (the embedder's).
         quantization: CTranslate2 weight type; ``"int8"`` runs on every CPU and GPU.
         progress: Receives ``(step description, fraction done)``.
+        target: Where the conversion goes; ``ct2_folder_for(source, quantization)`` when None
+            (a package's folder is not ours to write beside).
 
     Returns:
-        The CTranslate2 folder (``ct2_folder_for(source, quantization)``).
+        The CTranslate2 folder.
 
     Raises:
         ModelError: ctranslate2 is missing or the conversion failed.
     """
-    import ctranslate2
+    try:
+        import ctranslate2
+    except ImportError as error:
+        raise ModelError(ERR_NO_CT2) from error
 
-    target = ct2_folder_for(source, quantization)
+    target = target if target is not None else ct2_folder_for(source, quantization)
     if is_converted(source, target):
         progress(f"{target.name}: up to date ({MANIFEST_NAME} matches), skipped", 1.0)
         return target
-    work = target.with_name(f".{target.name}.partial")
+    # A staging folder of this process's own: of two processes converting at once (web and
+    # worker starting together), the first to finish puts its copy in place; the other drops its.
+    work = target.with_name(f".{target.name}.partial-{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     staging = work / "model"
     size_gb = sum(path.stat().st_size for path in source.glob("*.safetensors")) / 1e9
     expected_s = max(1.0, size_gb * SECONDS_PER_SOURCE_GB)
-    step = f"convert {source.name} to CTranslate2 {quantization} (about {expected_s:.0f} s)"
+    step = f"convert {source.name} to {target.name} (about {expected_s:.0f} s)"
     progress(step, 0.0)
     started = time.monotonic()
     try:
@@ -180,8 +208,15 @@ def ensure_ct2(source: Path, *, quantization: str = "int8", progress: ProgressFn
             },
             progress=progress,
         )
+        if is_converted(source, target):
+            return target  # another process finished first; its copy may be in use already
         shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
+        try:
+            staging.rename(target)
+        except OSError:
+            # Another process renamed its finished copy in between: use that one.
+            if not is_converted(source, target):
+                raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target

@@ -36,6 +36,8 @@ class SentenceTransformerEmbedder(Embedder):
         ModelError: The folder is missing, is not a sentence-transformers folder, or fails to load.
     """
 
+    engine = "torch"
+
     def __init__(
         self, folder: str | Path, *, device: str | None = None, name: str | None = None
     ) -> None:

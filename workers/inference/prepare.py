@@ -365,8 +365,9 @@ def prepare(
         progress: Receives ``(step description, fraction done in [0, 1])``.
 
     Returns:
-        ``{"embedder": folder, "generator": folder}``, plus ``"generator_ct2"`` (the
-        CTranslate2 conversion beside it) when the profile asks for one.
+        ``{"embedder": folder, "embedder_ct2": folder, "generator": folder}``, plus
+        ``"generator_ct2"`` (the CTranslate2 conversion beside it) when the profile asks for
+        one. ``embedder_ct2`` is the embedder's float32 CTranslate2 copy (same vectors).
 
     Raises:
         ModelError: A package is missing (names the pip requirement) or its data is damaged.
@@ -376,17 +377,20 @@ def prepare(
     report: ProgressFn = progress if progress is not None else (lambda step, fraction: None)
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
+    # Imported here: the conversion modules build on this one.
+    from workers.inference.convert_ct2 import ensure_ct2
+    from workers.inference.embed_engines import prepare_ct2_embedder
+
     paths = {
         "embedder": _prepare_embedder(chosen.embedder_package, report),
         "generator": _prepare_generator(chosen.generator, models_dir, report),
     }
     if chosen.ct2_quantization is not None:
-        # Imported here: the conversion module builds on this one.
-        from workers.inference.convert_ct2 import ensure_ct2
-
         paths["generator_ct2"] = ensure_ct2(
             paths["generator"], quantization=chosen.ct2_quantization, progress=report
         )
+    # Last, so a generator that cannot be prepared leaves nothing behind.
+    paths["embedder_ct2"] = prepare_ct2_embedder(paths["embedder"], models_dir, report)
     return paths
 
 

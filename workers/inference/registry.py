@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 
 from workers.inference.base import Embedder, Generator, ModelError, pick_device
+from workers.inference.embed_engines import EMBED_ENGINE_ENV
 from workers.inference.engines import ENGINE_ENV
 from workers.inference.prepare import locate_package
 
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 PACKAGE_PREFIX = "package:"
+MODELS_DIR_ENV = "CHATAPP_MODELS_DIR"
 OPENAI_PREFIX = "openai:"
 ERR_NO_PACKAGE = "embedding model package {name!r} is not installed (spec {spec!r})"
 ERR_NO_FOLDER = "model folder {folder} does not exist (spec {spec!r}): run `make models`"
@@ -42,7 +44,7 @@ ERR_OPENAI_SPEC = "generator spec {spec!r} must look like openai:<base_url>#<mod
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_cache: dict[tuple[str, ...] | tuple[str, str, str | None], Embedder | Generator] = {}
+_cache: dict[tuple[str | None, ...], Embedder | Generator] = {}
 _cache_pid = os.getpid()
 
 
@@ -74,7 +76,7 @@ def resolve_embedder_spec(spec: str) -> Path:
     return folder
 
 
-def _get(key: tuple[str, ...] | tuple[str, str, str | None]) -> Embedder | Generator | None:
+def _get(key: tuple[str | None, ...]) -> Embedder | Generator | None:
     global _cache_pid
     # A forked child must not reuse (or free) the parent's models: start its own cache.
     if os.getpid() != _cache_pid:
@@ -83,27 +85,43 @@ def _get(key: tuple[str, ...] | tuple[str, str, str | None]) -> Embedder | Gener
     return _cache.get(key)
 
 
-def get_embedder(spec: str, *, device: str | None = None) -> Embedder:
+def get_embedder(
+    spec: str,
+    *,
+    device: str | None = None,
+    engine: str | None = None,
+    models_dir: Path | None = None,
+) -> Embedder:
     """The embedder for a spec, loaded once per process.
 
     Args:
         spec: See ``resolve_embedder_spec``.
         device: ``"cpu"``, ``"cuda"``...; ``pick_device()`` when None.
+        engine: ``auto``, ``torch`` or ``ct2``; ``CHATAPP_EMBED_ENGINE`` (default ``auto``)
+            when None. See ``workers.inference.embed_engines``.
+        models_dir: Where a CTranslate2 conversion is kept; ``CHATAPP_MODELS_DIR``, else
+            ``var/models``, when None.
 
     Returns:
-        The shared embedder instance for ``(spec, device)``.
+        The shared embedder instance for ``(spec, device, engine)``.
 
     Raises:
         ModelError: The model cannot be found or loaded.
     """
-    key = ("embedder", spec, device)
+    engine = engine or os.environ.get(EMBED_ENGINE_ENV) or "auto"
+    key = ("embedder", spec, device, engine)
     with _lock:
         model = _get(key)
         if model is None:
-            from workers.inference.embedder import SentenceTransformerEmbedder
+            from workers.inference.embed_engines import build_embedder
 
             folder = resolve_embedder_spec(spec)
-            model = _cache[key] = SentenceTransformerEmbedder(folder, device=device)
+            where = device or pick_device()
+            models_dir = models_dir or Path(os.environ.get(MODELS_DIR_ENV) or "var/models")
+            model, why = build_embedder(folder, device=where, setting=engine, models_dir=models_dir)
+            model.engine_reason = why
+            _cache[key] = model
+            logger.info("embedder %s on %s: engine %s: %s", model.name, where, model.engine, why)
     if not isinstance(model, Embedder):  # pragma: no cover - keys are namespaced by kind
         raise TypeError(key)
     return model

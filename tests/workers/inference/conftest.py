@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -153,6 +154,12 @@ def tiny_embedder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     transformer = Transformer(str(root / "bert"), max_seq_length=128)
     pooling = Pooling(32, pooling_mode="mean")
     SentenceTransformer(modules=[transformer, pooling], device="cpu").save(str(root / "st"))
+    # MiniLM's own config names it; CTranslate2's converter reads it and newer transformers no
+    # longer write it.
+    config_path = root / "st" / "config.json"
+    saved = json.loads(config_path.read_text())
+    saved.setdefault("position_embedding_type", "absolute")
+    config_path.write_text(json.dumps(saved))
     return root / "st"
 
 

@@ -14,6 +14,7 @@ import pytest
 from workers.inference import prepare as prepare_module
 from workers.inference.base import ModelError
 from workers.inference.convert_ct2 import CT2_FORMAT, _source_stamp, ct2_folder_for
+from workers.inference.embed_engines import prepare_ct2_embedder
 from workers.inference.prepare import (
     MANIFEST_NAME,
     SMOLLM2,
@@ -89,13 +90,19 @@ def test_verify_without_manifest_says_the_model_was_not_prepared(tmp_path: Path)
         verify(tmp_path)
 
 
-def test_prepare_skips_a_folder_whose_manifest_matches(prepared_copy: Path) -> None:
+def test_prepare_skips_a_folder_whose_manifest_matches(
+    prepared_copy: Path, real_models: dict[str, Path]
+) -> None:
     # given: the CTranslate2 conversion is done too (stand-in files, stamped with the source)
     ct2 = ct2_folder_for(prepared_copy)
     ct2.mkdir()
     (ct2 / "model.bin").write_bytes(b"q")
     write_manifest(
         ct2, {"ct2_format": CT2_FORMAT, "source_manifest_sha256": _source_stamp(prepared_copy)}
+    )
+    # and the embedder's (a real one: MiniLM converts in about a second)
+    embedder_ct2 = prepare_ct2_embedder(
+        real_models["embedder"], prepared_copy.parent, lambda step, fraction: None
     )
     weights = prepared_copy / "model.safetensors"
     before = weights.stat().st_mtime_ns
@@ -112,9 +119,11 @@ def test_prepare_skips_a_folder_whose_manifest_matches(prepared_copy: Path) -> N
     assert paths["embedder"].name == "model"
     assert weights.stat().st_mtime_ns == before
     assert paths["generator_ct2"] == ct2
-    assert steps[-2:] == [
+    assert paths["embedder_ct2"] == embedder_ct2
+    assert steps[-3:] == [
         (f"{SMOLLM2.out_name}: up to date ({MANIFEST_NAME} matches), skipped", 1.0),
         (f"{ct2.name}: up to date ({MANIFEST_NAME} matches), skipped", 1.0),
+        (f"{embedder_ct2.name}: up to date ({MANIFEST_NAME} matches), skipped", 1.0),
     ]
 
 

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from typing_extensions import override
 
+from chatapp.knowledge.embedding import embedder as load_embedder
 from workers.inference import hardware
 from workers.inference.base import ModelError, pick_device
 from workers.inference.engines import EngineSpec, resolve_engine, stored_choice
@@ -56,6 +57,13 @@ class Command(BaseCommand):
                 if engine.folder != folder:
                     verify(engine.folder)
                 lines += self._report(folder, device, engine, why)
+            # Loaded last (the folders above fail faster): loading is the check that it works,
+            # and it picks the embedder's engine.
+            loaded = load_embedder()
+            lines[:0] = [
+                f"embedder {loaded.name} on {device}: engine {loaded.engine}",
+                f"  why: {loaded.engine_reason}",
+            ]
         except ModelError as exc:
             raise CommandError(f"{exc}\nRun `make models` (or fix CHATAPP_*_MODEL).") from exc
         for line in lines:

@@ -1,6 +1,6 @@
 """The retrieval evaluation sets: questions, the documents that answer them, tune/held-out splits.
 
-Six sets of different shapes, each indexed as a knowledge base of its own (cached):
+Seven sets of different shapes, each indexed as a knowledge base of its own (cached):
 - ``python-faq``: the Python FAQ over the Python 3.11 doc pages its answers link, those of at
   most 200 KB of HTML (64 of the 80 linked pages, ~2,000 chunks; all 488 pages took over an hour
   to embed on the 2 shared cores, so this set searches a smaller haystack than
@@ -17,6 +17,10 @@ Six sets of different shapes, each indexed as a knowledge base of its own (cache
 - ``conversational``: every question of demo, northwind, ledgerly and handbook rewritten with
   fillers and false starts (bench/data/sets/conversational), searched in its source's knowledge
   base; the split is the source question's.
+- ``handbook-chat``: the same 1,200 paragraphs, with chat-style questions (fillers,
+  self-corrections) written for paragraphs the handbook set does not use, by a helper that saw
+  none of the search code (bench/data/sets/handbook-chat). All held out: it confirms the fusion
+  default chosen on all questions of the six sets above.
 """
 
 from __future__ import annotations
@@ -161,6 +165,11 @@ def _load_sets(embedder: Any, log: Callable[[str], None], wanted: set[str]) -> l
         rows = _jsonl(SETS_DIR / "handbook" / "retrieval.jsonl")
         qs = tuple(Question(r["question"], frozenset([r["doc"]]), r["split"], kb) for r in rows)
         out.append(RetrievalSet("handbook", qs, keys))
+        chat = SETS_DIR / "handbook-chat" / "retrieval.jsonl"
+        if chat.is_file():
+            rows = _jsonl(chat)
+            qs = tuple(Question(r["question"], frozenset([r["doc"]]), r["split"], kb) for r in rows)
+            out.append(RetrievalSet("handbook-chat", qs, keys))
     conv = SETS_DIR / "conversational" / "retrieval.jsonl"
     if conv.is_file():
         all_keys: dict[int, str] = {}

@@ -300,9 +300,13 @@ CHATAPP_RETRIEVAL_K = env.int("CHATAPP_RETRIEVAL_K", default=4)
 # Re-scoring gained only in-sample, so it is off.
 CHATAPP_RETRIEVAL_FUSION = env("CHATAPP_RETRIEVAL_FUSION", default="convex")
 CHATAPP_RETRIEVAL_VECTOR_WEIGHT = env.float("CHATAPP_RETRIEVAL_VECTOR_WEIGHT", default=0.9)
-# Drop chat fillers ("uh", "thanks") and a false start before "— sorry," from the query before
-# both retrievers see it (chatapp/knowledge/selectors/normalise.py).
+# Drop chat fillers ("uh", "thanks") from the query before both retrievers see it
+# (chatapp/knowledge/selectors/normalise.py).
 CHATAPP_RETRIEVAL_NORMALISE_QUERY = env.bool("CHATAPP_RETRIEVAL_NORMALISE_QUERY", default=True)
+# Also keep only what follows the last self-correction ("— sorry, ..."). Off: on chat questions
+# written independently of the normaliser (bench/data/sets/handbook-chat) it cost 0.13 MRR, as
+# real corrections lean on what came before (docs/notes/issue-7-fusion.md, session 16).
+CHATAPP_RETRIEVAL_STRIP_FALSE_START = env.bool("CHATAPP_RETRIEVAL_STRIP_FALSE_START", default=False)
 CHATAPP_RETRIEVAL_RRF_K = env.int("CHATAPP_RETRIEVAL_RRF_K", default=60)
 CHATAPP_RETRIEVAL_CANDIDATES = env.int("CHATAPP_RETRIEVAL_CANDIDATES", default=40)
 CHATAPP_RETRIEVAL_RESCORE = env.bool("CHATAPP_RETRIEVAL_RESCORE", default=False)

@@ -41,13 +41,14 @@ def query_clean(query: str, *, conversational: bool | None = None) -> str:
 
     Args:
         query: The visitor's words.
-        conversational: Also drop chat fillers and a false start before a self-correction
-            (``normalise.py``); ``CHATAPP_RETRIEVAL_NORMALISE_QUERY`` when None.
+        conversational: Also drop chat fillers (``normalise.py``), and the false start before
+            a self-correction when ``CHATAPP_RETRIEVAL_STRIP_FALSE_START`` is on;
+            ``CHATAPP_RETRIEVAL_NORMALISE_QUERY`` when None.
     """
     text = _CONTROL_RE.sub(" ", unicodedata.normalize("NFC", query or ""))
     text = " ".join(text.split())
     if settings.CHATAPP_RETRIEVAL_NORMALISE_QUERY if conversational is None else conversational:
-        text = query_normalise(text)
+        text = query_normalise(text, false_start=settings.CHATAPP_RETRIEVAL_STRIP_FALSE_START)
     if len(text) > MAX_QUERY_CHARS:  # cut before the word that crosses the limit
         text = text[: MAX_QUERY_CHARS + 1].rsplit(" ", 1)[0][:MAX_QUERY_CHARS]
     return text

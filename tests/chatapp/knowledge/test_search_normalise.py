@@ -72,23 +72,38 @@ def test_a_query_of_fillers_only_is_left_as_it_was():
     assert cleaned == "ok thanks"
 
 
-def test_normalise_cuts_the_false_start_then_drops_fillers():
+def test_normalise_drops_fillers_and_cuts_the_false_start_only_when_asked():
     # given
     typed = "uh, how do I — sorry, what's the fee for, like, late payment? thx!"
     # when
-    cleaned = query_normalise(typed)
+    default = query_normalise(typed)
+    cut = query_normalise(typed, false_start=True)
     # then
-    assert cleaned == "what's the fee for late payment?"
+    assert default == "how do I — sorry, what's the fee for late payment?"
+    assert cut == "what's the fee for late payment?"
+
+
+def test_a_correction_that_leans_on_its_start_keeps_it_by_default():
+    # given: the correction only makes sense with what came before (handbook-chat)
+    typed = "how do I list what a package put on disk — sorry, the opposite: which package owns it?"
+    # when / then
+    assert query_normalise(typed) == typed
+    assert query_normalise(typed, false_start=True) == "the opposite: which package owns it?"
 
 
 def test_query_clean_normalises_only_when_asked(settings):
     # given
     typed = "um, how do I — sorry, where is my parcel?"
-    # when
     settings.CHATAPP_RETRIEVAL_NORMALISE_QUERY = True
-    by_setting = sel.query_clean(typed)
+    # when
+    settings.CHATAPP_RETRIEVAL_STRIP_FALSE_START = False
+    by_default = sel.query_clean(typed)
+    settings.CHATAPP_RETRIEVAL_STRIP_FALSE_START = True
+    with_cut = sel.query_clean(typed)
+    terms_with_cut = sel.query_terms(typed)
     raw = sel.query_clean(typed, conversational=False)
     # then
-    assert by_setting == "where is my parcel?"
+    assert by_default == "how do I — sorry, where is my parcel?"
+    assert with_cut == "where is my parcel?"
     assert raw == typed
-    assert sel.query_terms(typed) == ["where", "is", "my", "parcel"]
+    assert terms_with_cut == ["where", "is", "my", "parcel"]

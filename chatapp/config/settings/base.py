@@ -292,11 +292,11 @@ CHATAPP_EMBED_BATCH_SIZE = env.int("CHATAPP_EMBED_BATCH_SIZE", default=0)
 # --- Pipeline knobs ---------------------------------------------------------------------------
 CHATAPP_RETRIEVAL_K = env.int("CHATAPP_RETRIEVAL_K", default=4)
 # Hybrid search: how vector and keyword candidates are fused (rrf, convex, convex-bm25, adaptive;
-# chatapp/knowledge/selectors/fusion.py). Chosen on the tune splits of six evaluation sets
-# (`make bench`, bench/results/retrieval.md, docs/notes/issue-7-fusion.md): convex with vector
-# weight 0.9, on normalised queries, had the largest smallest margin over the better single
-# retriever (ties within noise broken by the mean margin); it is never worse than keyword only or
-# vector only on any set beyond noise. The old default was convex 0.8 without normalisation.
+# chatapp/knowledge/selectors/fusion.py). Chosen on seven evaluation sets and confirmed on an
+# eighth written later by someone who saw no search code (`make bench`,
+# bench/results/retrieval.md, docs/notes/issue-7-fusion.md): convex with vector weight 0.9 had
+# the largest smallest margin over the better single retriever (ties within noise broken by the
+# mean margin); it is never worse than keyword only or vector only on any set beyond noise.
 # Re-scoring gained only in-sample, so it is off.
 CHATAPP_RETRIEVAL_FUSION = env("CHATAPP_RETRIEVAL_FUSION", default="convex")
 CHATAPP_RETRIEVAL_VECTOR_WEIGHT = env.float("CHATAPP_RETRIEVAL_VECTOR_WEIGHT", default=0.9)

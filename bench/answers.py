@@ -12,6 +12,10 @@ Conditions, each on the same questions in one run:
 - ``gate`` (the default): sentences reach the visitor only once the reviewer approved them,
   passages cut to the context budget; a refused first sentence gets one rewrite.
 - ``gate, whole passages``: the same without the context budget.
+- ``gate, evidence first``: the gate, the answer written in two steps: the passage sentences
+  that answer the question are picked first (one batched yes/no call), then the answer is
+  written from them only (``CHATAPP_ANSWER_EVIDENCE_FIRST``; ``gate, direct`` is the other way
+  round when that setting is on).
 - ``no review``: the raw draft is what the visitor sees (the answer path before the gate); on
   the demo sets only (``bench review`` compares review on and off on every set, on fixed drafts).
 
@@ -59,6 +63,8 @@ class Outcome:
     reason: str
     text: str = ""
     checks: list[dict[str, Any]] = field(default_factory=list)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    attempts: int = 1
 
 
 def _normal(text: str) -> str:
@@ -118,6 +124,7 @@ def _one(
     gate: bool,
     budget: int,
     per_part: bool = True,
+    evidence_first: bool = False,
 ) -> Outcome:
     from django.conf import settings
 
@@ -185,6 +192,7 @@ def _one(
             judge=generator,
             critique=critique,
             per_part=per_part,
+            evidence_first=evidence_first,
             on_release=seen,
         )
         shown = any(c.claim and c.approved for c in result.checks)
@@ -213,6 +221,16 @@ def _one(
             }
             for c in result.checks
         ],
+        [
+            {
+                "ref": e.ref,
+                "sentence": e.sentence,
+                "support": e.support,
+                "chosen": e in result.evidence,
+            }
+            for e in result.candidates
+        ],
+        attempt + 1,
     )
 
 
@@ -242,6 +260,8 @@ def _row(name: str, split: str, condition: str, outcomes: list[Outcome]) -> list
 
 ONE_PROMPT = "gate, all parts in one prompt"
 PER_PART = "gate, each part on its own"
+EVIDENCE_FIRST = "gate, evidence first"
+DIRECT = "gate, direct"
 
 
 def _conditions(name: str, budget: int) -> list[tuple[str, bool, int]]:
@@ -252,11 +272,13 @@ def _conditions(name: str, budget: int) -> list[tuple[str, bool, int]]:
     """
     import os
 
-    gate = [("gate", True, budget), ("gate, whole passages", True, 0)]
+    from django.conf import settings
+
+    # The way of answering one-part questions that is not the default's, on the same questions.
+    other_way = DIRECT if settings.CHATAPP_ANSWER_EVIDENCE_FIRST else EVIDENCE_FIRST
+    gate = [("gate", True, budget), (other_way, True, budget), ("gate, whole passages", True, 0)]
     conditions = [*gate, ("no review", False, budget)] if name in ("demo", "two-part") else gate
     if name == "two-part":  # the other way to answer several parts than the default's
-        from django.conf import settings
-
         other = ONE_PROMPT if settings.CHATAPP_ANSWER_PER_PART else PER_PART
         conditions.insert(1, (other, True, budget))
     wanted = os.environ.get("CHATAPP_BENCH_CONDITIONS")
@@ -313,6 +335,8 @@ def run(quick: bool = False) -> dict[str, Any]:
                         budget=words,
                         per_part=condition == PER_PART
                         or (condition != ONE_PROMPT and settings.CHATAPP_ANSWER_PER_PART),
+                        evidence_first=condition == EVIDENCE_FIRST
+                        or (condition != DIRECT and settings.CHATAPP_ANSWER_EVIDENCE_FIRST),
                     )
                 )
                 progress.advance(note=f"{name}/{condition}")

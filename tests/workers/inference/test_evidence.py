@@ -1,4 +1,4 @@
-"""Evidence first: which passage sentences are weighed, which are picked, what the answerer reads."""
+"""Evidence first: which sentences are weighed, which are picked, what the answerer reads."""
 
 from __future__ import annotations
 
@@ -132,4 +132,24 @@ def test_the_answerer_reads_each_passage_cut_to_its_evidence_under_its_number():
     assert shown == [
         Passage(ref=1, title="Refund timing", text="A one. … C three."),
         Passage(ref=2, title="Fees", text="Bank transfers cost 2 GBP."),
+    ]
+
+
+def test_questions_headings_and_repeated_sentences_are_not_candidates():
+    # given: a FAQ heading path, and a sentence two overlapping chunks share
+    first = Passage(
+        ref=1,
+        title="Passwords",
+        text="How do I reset my password? > Reset your password\n\n"
+        "The reset link is valid for 60 minutes.",
+    )
+    second = Passage(ref=2, title="Sign-in", text="The reset link is valid for 60 minutes.")
+
+    # when
+    found = evidence_candidates("How long is the password reset link valid?", [first, second])
+
+    # then
+    assert [(e.ref, e.index, e.sentence) for e in found] == [
+        (1, 1, "The reset link is valid for 60 minutes."),
+        (1, 0, "Reset your password"),
     ]

@@ -26,6 +26,7 @@ hands off; time to the first visible sentence and to the end of the answer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -113,6 +114,21 @@ def _sets(quick: bool) -> list[tuple[str, Any, list[dict[str, Any]]]]:
             if name == "demo"
         ] + [(name, eval_set, items[:2]) for name, eval_set, items in out if name == "two-part"]
     return out
+
+
+def sample(items: list[dict[str, Any]], answerable: int) -> list[dict[str, Any]]:
+    """A fixed sample: ``answerable`` answerable questions and a third as many others.
+
+    Chosen by a hash of the question, not by position (a set's file is ordered by page).
+    """
+
+    def key(item: dict[str, Any]) -> bytes:
+        return hashlib.sha256(item["question"].encode()).digest()
+
+    ranked = sorted(items, key=key)
+    chosen = [q for q in ranked if q["kind"] == "answerable"][:answerable]
+    chosen += [q for q in ranked if q["kind"] != "answerable"][: max(1, answerable // 3)]
+    return [q for q in items if q in chosen]
 
 
 def _one(
@@ -281,7 +297,7 @@ def _conditions(name: str, budget: int) -> list[tuple[str, bool, int]]:
     if name == "two-part":  # the other way to answer several parts than the default's
         other = ONE_PROMPT if settings.CHATAPP_ANSWER_PER_PART else PER_PART
         conditions.insert(1, (other, True, budget))
-    wanted = os.environ.get("CHATAPP_BENCH_CONDITIONS")
+    wanted = os.environ.get("CHATAPP_BENCH_CONDITIONS")  # e.g. "gate;gate, evidence first"
     if wanted:
         names = {part.strip() for part in wanted.split(";")}
         conditions = [c for c in conditions if c[0] in names]
@@ -312,6 +328,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     only = os.environ.get("CHATAPP_BENCH_SETS", "")  # e.g. "two-part;northwind"
     if only:
         sets = [entry for entry in sets if entry[0] in {n.strip() for n in only.split(";")}]
+    limit = int(os.environ.get("CHATAPP_BENCH_LIMIT", "0") or 0)
+    if limit:  # a sample of each set, for a run on a busy machine
+        sets = [(name, eval_set, sample(items, limit)) for name, eval_set, items in sets]
     rows: list[list[Any]] = []
     data: dict[str, Any] = {
         **run_info(),
@@ -373,5 +392,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     name = "answers-quick" if quick else "answers"
     if only:  # a partial run does not replace the full table
         name += "-" + "-".join(sorted(entry[0] for entry in sets))
+    if limit:
+        name += f"-sample{limit}"
     write_results(name, data, [table])
     return data

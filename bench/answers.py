@@ -12,6 +12,10 @@ Conditions, each on the same questions in one run:
 - ``gate`` (the default): sentences reach the visitor only once the reviewer approved them,
   passages cut to the context budget; a refused first sentence gets one rewrite.
 - ``gate, whole passages``: the same without the context budget.
+- ``gate, evidence first``: the gate, the answer written in two steps: the passage sentences
+  that answer the question are picked first (one batched yes/no call), then the answer is
+  written from them only (``CHATAPP_ANSWER_EVIDENCE_FIRST``; ``gate, direct`` is the other way
+  round when that setting is on).
 - ``no review``: the raw draft is what the visitor sees (the answer path before the gate); on
   the demo sets only (``bench review`` compares review on and off on every set, on fixed drafts).
 
@@ -22,6 +26,7 @@ hands off; time to the first visible sentence and to the end of the answer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -59,6 +64,8 @@ class Outcome:
     reason: str
     text: str = ""
     checks: list[dict[str, Any]] = field(default_factory=list)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    attempts: int = 1
 
 
 def _normal(text: str) -> str:
@@ -109,6 +116,21 @@ def _sets(quick: bool) -> list[tuple[str, Any, list[dict[str, Any]]]]:
     return out
 
 
+def sample(items: list[dict[str, Any]], answerable: int) -> list[dict[str, Any]]:
+    """A fixed sample: ``answerable`` answerable questions and a third as many others.
+
+    Chosen by a hash of the question, not by position (a set's file is ordered by page).
+    """
+
+    def key(item: dict[str, Any]) -> bytes:
+        return hashlib.sha256(item["question"].encode()).digest()
+
+    ranked = sorted(items, key=key)
+    chosen = [q for q in ranked if q["kind"] == "answerable"][:answerable]
+    chosen += [q for q in ranked if q["kind"] != "answerable"][: max(1, answerable // 3)]
+    return [q for q in items if q in chosen]
+
+
 def _one(
     item: dict[str, Any],
     kb: int,
@@ -118,6 +140,7 @@ def _one(
     gate: bool,
     budget: int,
     per_part: bool = True,
+    evidence_first: bool = False,
 ) -> Outcome:
     from django.conf import settings
 
@@ -185,6 +208,7 @@ def _one(
             judge=generator,
             critique=critique,
             per_part=per_part,
+            evidence_first=evidence_first,
             on_release=seen,
         )
         shown = any(c.claim and c.approved for c in result.checks)
@@ -213,6 +237,16 @@ def _one(
             }
             for c in result.checks
         ],
+        [
+            {
+                "ref": e.ref,
+                "sentence": e.sentence,
+                "support": e.support,
+                "chosen": e in result.evidence,
+            }
+            for e in result.candidates
+        ],
+        attempt + 1,
     )
 
 
@@ -242,6 +276,8 @@ def _row(name: str, split: str, condition: str, outcomes: list[Outcome]) -> list
 
 ONE_PROMPT = "gate, all parts in one prompt"
 PER_PART = "gate, each part on its own"
+EVIDENCE_FIRST = "gate, evidence first"
+DIRECT = "gate, direct"
 
 
 def _conditions(name: str, budget: int) -> list[tuple[str, bool, int]]:
@@ -252,14 +288,16 @@ def _conditions(name: str, budget: int) -> list[tuple[str, bool, int]]:
     """
     import os
 
-    gate = [("gate", True, budget), ("gate, whole passages", True, 0)]
+    from django.conf import settings
+
+    # The way of answering one-part questions that is not the default's, on the same questions.
+    other_way = DIRECT if settings.CHATAPP_ANSWER_EVIDENCE_FIRST else EVIDENCE_FIRST
+    gate = [("gate", True, budget), (other_way, True, budget), ("gate, whole passages", True, 0)]
     conditions = [*gate, ("no review", False, budget)] if name in ("demo", "two-part") else gate
     if name == "two-part":  # the other way to answer several parts than the default's
-        from django.conf import settings
-
         other = ONE_PROMPT if settings.CHATAPP_ANSWER_PER_PART else PER_PART
         conditions.insert(1, (other, True, budget))
-    wanted = os.environ.get("CHATAPP_BENCH_CONDITIONS")
+    wanted = os.environ.get("CHATAPP_BENCH_CONDITIONS")  # e.g. "gate;gate, evidence first"
     if wanted:
         names = {part.strip() for part in wanted.split(";")}
         conditions = [c for c in conditions if c[0] in names]
@@ -290,6 +328,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     only = os.environ.get("CHATAPP_BENCH_SETS", "")  # e.g. "two-part;northwind"
     if only:
         sets = [entry for entry in sets if entry[0] in {n.strip() for n in only.split(";")}]
+    limit = int(os.environ.get("CHATAPP_BENCH_LIMIT", "0") or 0)
+    if limit:  # a sample of each set, for a run on a busy machine
+        sets = [(name, eval_set, sample(items, limit)) for name, eval_set, items in sets]
     rows: list[list[Any]] = []
     data: dict[str, Any] = {
         **run_info(),
@@ -313,6 +354,8 @@ def run(quick: bool = False) -> dict[str, Any]:
                         budget=words,
                         per_part=condition == PER_PART
                         or (condition != ONE_PROMPT and settings.CHATAPP_ANSWER_PER_PART),
+                        evidence_first=condition == EVIDENCE_FIRST
+                        or (condition != DIRECT and settings.CHATAPP_ANSWER_EVIDENCE_FIRST),
                     )
                 )
                 progress.advance(note=f"{name}/{condition}")
@@ -349,5 +392,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     name = "answers-quick" if quick else "answers"
     if only:  # a partial run does not replace the full table
         name += "-" + "-".join(sorted(entry[0] for entry in sets))
+    if limit:
+        name += f"-sample{limit}"
     write_results(name, data, [table])
     return data

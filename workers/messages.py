@@ -162,6 +162,17 @@ class Citation(BaseModel):
     quote: str
 
 
+class EvidenceSentence(BaseModel):
+    """A passage sentence weighed as the answer's evidence before the answer was written."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ref: int  # the passage it comes from
+    sentence: str
+    support: float  # the model's P(Yes) that it answers the question
+    chosen: bool = False  # the answerer read it (and, of its passages, only what was chosen)
+
+
 class ClaimReview(BaseModel):
     """The reviewer's verdict on one sentence (made before the visitor saw it, when gated)."""
 
@@ -205,6 +216,10 @@ class DraftAnswer(StageMessage):
     )
     clarifying: bool = False  # text is a question back to the visitor, not an answer
     parts: list[QuestionPart] = Field(default_factory=list)
+    evidence: list[EvidenceSentence] = Field(
+        default_factory=list,
+        description="Evidence first: the sentences weighed; the answer was written from the chosen",
+    )
     unanswered: list[str] = Field(
         default_factory=list, description="Parts of the question nothing relevant was found for"
     )

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from workers.inference.answerer import STOP_STRINGS, build_answer_messages, split_sentences
 from workers.inference.base import FINISH_LENGTH, FinishReason, Generator, Passage
+from workers.inference.evidence import Evidence, evidence_passages, pick_evidence
 from workers.inference.grounding import (
     LINK_MARKER,
     NO_FIGURE,
@@ -37,6 +38,7 @@ __all__ = [
     "ends_sentence",
     "gated_answer",
     "gated_answer_by_part",
+    "gated_answer_evidence_first",
 ]
 
 REASON_UNSUPPORTED = "unsupported"
@@ -62,6 +64,9 @@ class GatedAnswer:
         tokens: How many deltas the answerer produced.
         withheld: The last sentence when the token limit cut it off: neither judged nor
             released ("" otherwise).
+        evidence: Evidence first only: the sentences the answer was written from (none: it was
+            written from the whole passages).
+        candidates: Evidence first only: every sentence considered, with the model's P(Yes).
     """
 
     draft: str
@@ -70,6 +75,8 @@ class GatedAnswer:
     blocked: SentenceCheck | None
     tokens: int
     withheld: str = ""
+    evidence: tuple[Evidence, ...] = ()
+    candidates: tuple[Evidence, ...] = ()
 
     @property
     def claims(self) -> tuple[SentenceCheck, ...]:
@@ -150,6 +157,7 @@ def gated_answer(
     threshold: float = 0.5,
     on_draft: Callback | None = None,
     on_release: Callback | None = None,
+    shown: Sequence[Passage] | None = None,
 ) -> GatedAnswer:
     """Writes a grounded answer, releasing each sentence only once the reviewer approved it.
 
@@ -165,6 +173,8 @@ def gated_answer(
         threshold: A claim's judge support must reach it.
         on_draft: Called with each raw delta as it is written (staff only).
         on_release: Called with each approved sentence (and the whitespace before it).
+        shown: What the answerer reads, when not ``passages`` (the evidence, numbered as in
+            ``passages``); the gate still checks against ``passages``.
 
     Returns:
         The gated answer.
@@ -181,7 +191,11 @@ def gated_answer(
         needs_figure=asks_for_figure(question) and len(parts) <= 1,
     )
     messages = build_answer_messages(
-        question, passages, critique=critique, history=history, parts=parts
+        question,
+        passages if shown is None else shown,
+        critique=critique,
+        history=history,
+        parts=parts,
     )
     stream = generator.stream_chat(messages, max_new_tokens=max_new_tokens, stop=STOP_STRINGS)
     splitter = _Splitter()
@@ -323,3 +337,59 @@ def gated_answer_by_part(
         tokens=tokens,
         withheld=" ".join(withheld),
     )
+
+
+def gated_answer_evidence_first(
+    generator: Generator,
+    question: str,
+    passages: Sequence[Passage],
+    *,
+    judge: Generator | None = None,
+    history: Sequence[tuple[str, str]] = (),
+    critique: str | None = None,
+    max_new_tokens: int = 200,
+    threshold: float = 0.5,
+    on_draft: Callback | None = None,
+    on_release: Callback | None = None,
+) -> GatedAnswer:
+    """Picks the sentences that answer the question, then answers from them only, under the gate.
+
+    The evidence is picked by ``workers.inference.evidence.pick_evidence`` (one batched yes/no
+    call of ``generator``). The answerer then reads only those sentences, under their passages'
+    numbers and titles, so its citations point at the passages they come from; the gate checks
+    each sentence against the whole passages, as in ``gated_answer``. When no sentence was
+    picked, the answer is written from the whole passages, as ``gated_answer`` does.
+
+    Args:
+        generator: The answerer LLM; it also picks the evidence.
+        question: The visitor's question.
+        passages: Retrieved passages (excerpts where budgeted), numbered by ``ref``.
+        judge: The reviewer LLM, as for ``gated_answer``.
+        history: Earlier ``(role, text)`` turns of the conversation.
+        critique: The critique of a previous draft, if this is a rewrite.
+        max_new_tokens: Upper bound on the answer's length.
+        threshold: A claim's judge support must reach it.
+        on_draft: Called with each raw delta as it is written (staff only).
+        on_release: Called with each approved sentence.
+
+    Returns:
+        The gated answer, with the evidence and the scored candidates.
+
+    Raises:
+        ModelError: The answerer or the judge failed.
+    """
+    evidence, scored = pick_evidence(generator, question, passages)
+    result = gated_answer(
+        generator,
+        question,
+        passages,
+        judge=judge,
+        history=history,
+        critique=critique,
+        max_new_tokens=max_new_tokens,
+        threshold=threshold,
+        on_draft=on_draft,
+        on_release=on_release,
+        shown=evidence_passages(evidence, passages) if evidence else None,
+    )
+    return replace(result, evidence=tuple(evidence), candidates=tuple(scored))

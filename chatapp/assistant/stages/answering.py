@@ -23,8 +23,16 @@ from workers.inference.gate import (
     SentenceCheck,
     gated_answer,
     gated_answer_by_part,
+    gated_answer_evidence_first,
 )
-from workers.messages import Citation, ClaimReview, DraftAnswer, PassageRef, RetrievalResult
+from workers.messages import (
+    Citation,
+    ClaimReview,
+    DraftAnswer,
+    EvidenceSentence,
+    PassageRef,
+    RetrievalResult,
+)
 
 # Draft deltas to staff are batched so a fast model does not send one Redis message per token.
 DELTA_FLUSH_S = 0.05
@@ -129,8 +137,20 @@ def _draft(
             "released": gated.released,
             "withheld": gated.withheld,
             "checks": [_claim_review(c) for c in gated.checks],
+            "evidence": _evidence_of(gated),
         }
     )
+
+
+def _evidence_of(gated: GatedAnswer) -> list[EvidenceSentence]:
+    """The sentences weighed as evidence (evidence first only), marking those the answer used."""
+    chosen = {(e.ref, e.index) for e in gated.evidence}
+    return [
+        EvidenceSentence(
+            ref=e.ref, sentence=e.sentence, support=e.support, chosen=(e.ref, e.index) in chosen
+        )
+        for e in gated.candidates
+    ]
 
 
 def _claim_review(check: SentenceCheck) -> ClaimReview:
@@ -191,6 +211,7 @@ def _write_gated(
         judge=judge,
         critique=critique,
         per_part=settings.CHATAPP_ANSWER_PER_PART,
+        evidence_first=settings.CHATAPP_ANSWER_EVIDENCE_FIRST,
         on_draft=on_draft,
         on_release=on_release,
     )
@@ -212,11 +233,14 @@ def gated_reply(
     judge: Generator | None,
     critique: str | None,
     per_part: bool,
+    evidence_first: bool = False,
     on_draft: Callable[[str], None] | None = None,
     on_release: Callable[[str], None] | None = None,
 ) -> GatedAnswer:
     """The answerer under the gate: all parts in one prompt, or (``per_part``) a part at a time.
 
+    With ``evidence_first`` a question with one part is answered from the passage sentences
+    that answer it (``gated_answer_evidence_first``); a question with several parts is not.
     No storage and no broadcast here, so the answers benchmark runs the very same path.
     """
     passages = model_passages(retrieval.passages)
@@ -229,6 +253,19 @@ def gated_reply(
         return gated_answer_by_part(
             generator,
             [(part.text, [by_ref[r] for r in part.refs if r in by_ref]) for part in answerable],
+            judge=judge,
+            history=history,
+            critique=critique,
+            max_new_tokens=max_new_tokens,
+            threshold=threshold,
+            on_draft=on_draft,
+            on_release=on_release,
+        )
+    if evidence_first and len(answerable) <= 1:
+        return gated_answer_evidence_first(
+            generator,
+            retrieval.question,
+            passages,
             judge=judge,
             history=history,
             critique=critique,

@@ -323,6 +323,10 @@ CHATAPP_RETRIEVAL_MIN_SCORE = env.float("CHATAPP_RETRIEVAL_MIN_SCORE", default=0
 # rather than all parts in one prompt. Off: on the two-part set (bench/results/answers-two-part.md)
 # it answered 3 of 11 vs 2 of 11, neither with both parts right, in 1.7x the time on a CPU.
 CHATAPP_ANSWER_PER_PART = env.bool("CHATAPP_ANSWER_PER_PART", default=False)
+# Evidence first: pick the passage sentences that answer the question (one batched yes/no call
+# over the 4 sentences sharing most words with it), then answer from those sentences only
+# (workers/inference/evidence.py). Off: see bench/results/answers.md and docs/notes/issue-6.md.
+CHATAPP_ANSWER_EVIDENCE_FIRST = env.bool("CHATAPP_ANSWER_EVIDENCE_FIRST", default=False)
 # Several knowledge bases in a conversation: one search pools CHATAPP_ROUTE_POOL hits over all of
 # them; a base whose best hit is more than CHATAPP_ROUTE_MARGIN below the best base's is dropped
 # (chatapp/knowledge/routing.py; bench/routing.py measured it). 1.0 turns routing off.

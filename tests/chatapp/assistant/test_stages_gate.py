@@ -418,3 +418,27 @@ def test_verdicts_fixed_by_what_the_draft_is(update, expected):
     else:
         assert verdict is not None
         assert (verdict.verdict, verdict.reason, verdict.confidence) == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("evidence_first", "asked"), [(True, 1), (False, 0)])
+def test_evidence_first_is_a_setting_and_its_evidence_is_in_the_trace(
+    evidence_first, asked, settings, dispatched, broadcasts, committed
+):
+    # given
+    from chatapp.assistant.stages import answer_run
+
+    settings.CHATAPP_ANSWER_EVIDENCE_FIRST = evidence_first
+    run = _run(committed)
+    generator = ScriptedGenerator(reply="Refunds take 5 to 10 business days [1].", yes=[0.9])
+
+    # when
+    draft = answer_run(_retrieval(run), generator=generator, judge=ScriptedGenerator(yes=[0.9]))
+
+    # then: one sentence weighed (the passage has one) and chosen, or none without the setting
+    assert len(generator.questions) == asked
+    assert draft.released == "Refunds take 5 to 10 business days [1]."
+    assert [c.ref for c in draft.citations] == [1]
+    assert [(e.ref, e.sentence, e.support, e.chosen) for e in draft.evidence] == [
+        (1, "Refunds take 5 to 10 business days to reach your card.", 0.9, True)
+    ][:asked]

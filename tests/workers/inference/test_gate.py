@@ -16,6 +16,7 @@ from workers.inference.gate import (
     ends_sentence,
     gated_answer,
     gated_answer_by_part,
+    gated_answer_evidence_first,
 )
 
 REFUNDS = Passage(
@@ -391,3 +392,51 @@ def test_a_reply_cut_off_in_its_only_sentence_releases_nothing(scripted):
 )
 def test_ends_sentence(text, finished):
     assert ends_sentence(text) is finished
+
+
+def test_evidence_first_answers_from_the_picked_sentences_and_gates_on_the_whole_passages(
+    scripted,
+):
+    # given: the answerer says the delivery sentence (ranked first) answers; the judge agrees
+    generator = scripted(reply="Delivery is free over 50 GBP [2].", yes=[0.9, 0.1, 0.2])
+    judge = scripted(yes=[0.8])
+    released: list[str] = []
+
+    # when
+    result = gated_answer_evidence_first(
+        generator,
+        "Is delivery free?",
+        [REFUNDS, DELIVERY],
+        judge=judge,
+        on_release=released.append,
+    )
+
+    # then: the prompt holds only the evidence, under its passage's number
+    assert len(generator.questions) == 3
+    prompt = generator.chats[0][-1]["content"]
+    assert "[2] Delivery\nDelivery is free on orders over 50 GBP." in prompt
+    assert "Refund" not in prompt
+    assert released == ["Delivery is free over 50 GBP [2]."]
+    assert [(e.ref, e.index, e.support) for e in result.evidence] == [(2, 0, 0.9)]
+    assert [(e.ref, e.support) for e in result.candidates] == [(2, 0.9), (1, 0.1), (1, 0.2)]
+    # the judge read the whole cited passage, not only the evidence
+    assert [c.refs for c in result.checks] == [(2,)]
+    assert "Delivery is free on orders over 50 GBP." in judge.questions[0][-1]["content"]
+
+
+def test_evidence_first_without_evidence_answers_from_the_whole_passages(scripted):
+    # given: no candidate reaches the bar
+    generator = scripted(reply="Refunds take 5 to 10 business days [1].", yes=[0.2, 0.1, 0.3])
+
+    # when
+    result = gated_answer_evidence_first(
+        generator, "How long do refunds take?", [REFUNDS, DELIVERY], judge=scripted(yes=[0.9])
+    )
+
+    # then
+    prompt = generator.chats[0][-1]["content"]
+    assert "[1] Refund timing" in prompt
+    assert "[2] Delivery" in prompt
+    assert result.evidence == ()
+    assert len(result.candidates) == 3
+    assert result.released == "Refunds take 5 to 10 business days [1]."

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Generator as _Gen
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -23,6 +24,7 @@ __all__ = [
     "Passage",
     "ReplyStream",
     "StopFilter",
+    "embedder_name",
     "pick_device",
 ]
 
@@ -96,6 +98,11 @@ class GenerationTiming:
     prefill_s: float
     decode_tokens: int
     decode_s: float
+
+
+def embedder_name(folder: Path) -> str:
+    """An embedder's short name: its folder's, or the package's for a ``model`` subfolder."""
+    return folder.parent.name if folder.name == "model" else folder.name
 
 
 class Embedder(ABC):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workers.inference.base import Embedder, ModelError
+from workers.inference.base import Embedder, ModelError, embedder_name
 
 __all__ = [
     "EMBED_ENGINE_ENV",
@@ -45,19 +45,18 @@ PROBE_ROUNDS = 5
 ERR_SETTING = EMBED_ENGINE_ENV + "={value!r} is not one of auto, torch, ct2"
 
 
-def ct2_embedder_folder(source: Path, models_dir: Path, name: str) -> Path:
+def ct2_embedder_folder(source: Path, models_dir: Path) -> Path:
     """Where the CTranslate2 copy of an embedder goes: under ``models_dir``, never beside it.
 
     Args:
         source: The sentence-transformers folder (often inside a package).
         models_dir: The app's models folder (``CHATAPP_MODELS_DIR``).
-        name: The embedder's short name.
 
     Returns:
-        ``<models_dir>/<name>-ct2-float32``.
+        ``<models_dir>/<embedder name>-ct2-float32``; the manifest's source stamp checks that
+        it was made from this source's files.
     """
-    del source  # the name identifies it; the source stamp in the manifest checks its content
-    return Path(models_dir) / f"{name}-ct2-float32"
+    return Path(models_dir) / f"{embedder_name(source)}-ct2-float32"
 
 
 def vectors_agree(first: Embedder, second: Embedder, texts: tuple[str, ...]) -> float:
@@ -84,10 +83,6 @@ def _threads() -> int:
     return int(torch.get_num_threads()) if torch is not None else 0
 
 
-def _name(source: Path) -> str:
-    return source.parent.name if source.name == "model" else source.name
-
-
 def _torch(source: Path, device: str) -> Embedder:
     from workers.inference.embedder import SentenceTransformerEmbedder
 
@@ -109,7 +104,7 @@ def prepare_ct2_embedder(
     from workers.inference.embedder_ct2 import QUANTIZATION, pooling_mode
 
     pooling_mode(source)  # refuses an unsupported layout before converting anything
-    target = ct2_embedder_folder(source, models_dir, _name(source))
+    target = ct2_embedder_folder(source, models_dir)
     return ensure_ct2(source, quantization=QUANTIZATION, target=target, progress=progress)
 
 

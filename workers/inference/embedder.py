@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import override
 
-from workers.inference.base import Embedder, ModelError, pick_device
+from workers.inference.base import Embedder, ModelError, embedder_name, pick_device
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -57,7 +57,7 @@ class SentenceTransformerEmbedder(Embedder):
             raise ModelError(ERR_LOAD.format(folder=folder, error=error)) from error
         self._model.eval()
         self.folder = folder
-        self.name = name or (folder.parent.name if folder.name == "model" else folder.name)
+        self.name = name or embedder_name(folder)
         dim = self._model.get_embedding_dimension()
         if dim is None:
             raise ModelError(ERR_LOAD.format(folder=folder, error="unknown embedding size"))

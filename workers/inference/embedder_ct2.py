@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import override
 
-from workers.inference.base import Embedder, ModelError
+from workers.inference.base import Embedder, ModelError, embedder_name
 
 __all__ = ["CT2Embedder", "pooling_mode"]
 
@@ -127,7 +127,7 @@ class CT2Embedder(Embedder):
         self._tokenizer.deprecation_warnings[
             "sequence-length-is-longer-than-the-specified-maximum"
         ] = True
-        self.name = name or (source.parent.name if source.name == "model" else source.name)
+        self.name = name or embedder_name(source)
         self.dim = int(self.embed(["dimension probe"]).shape[1])
 
     def _ids(self, texts: Sequence[str]) -> list[list[int]]:

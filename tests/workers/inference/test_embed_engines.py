@@ -16,10 +16,12 @@ from workers.inference.embed_engines import build_embedder, ct2_embedder_folder,
 
 def test_the_conversion_goes_under_the_models_dir_not_beside_the_package() -> None:
     # given / when
-    folder = ct2_embedder_folder(Path("/site-packages/minilm/model"), Path("var/models"), "minilm")
+    folder = ct2_embedder_folder(Path("/site-packages/minilm/model"), Path("var/models"))
+    named = ct2_embedder_folder(Path("/models/st"), Path("var/models"))
 
-    # then
+    # then: named after the package for a "model" subfolder, else after the folder
     assert folder == Path("var/models/minilm-ct2-float32")
+    assert named == Path("var/models/st-ct2-float32")
 
 
 def test_torch_when_asked(tiny_embedder_dir: Path, tmp_path: Path) -> None:

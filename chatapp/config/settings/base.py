@@ -304,7 +304,7 @@ CHATAPP_RETRIEVAL_VECTOR_WEIGHT = env.float("CHATAPP_RETRIEVAL_VECTOR_WEIGHT", d
 # (chatapp/knowledge/selectors/normalise.py).
 CHATAPP_RETRIEVAL_NORMALISE_QUERY = env.bool("CHATAPP_RETRIEVAL_NORMALISE_QUERY", default=True)
 # Also keep only what follows the last self-correction ("— sorry, ..."). Off: on chat questions
-# written independently of the normaliser (bench/data/sets/handbook-chat) it cost 0.13 MRR, as
+# written independently of the normaliser (bench/data/sets/handbook-chat) it cost 0.11-0.13 MRR, as
 # real corrections lean on what came before (docs/notes/issue-7-fusion.md, session 16).
 CHATAPP_RETRIEVAL_STRIP_FALSE_START = env.bool("CHATAPP_RETRIEVAL_STRIP_FALSE_START", default=False)
 CHATAPP_RETRIEVAL_RRF_K = env.int("CHATAPP_RETRIEVAL_RRF_K", default=60)

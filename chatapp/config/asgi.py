@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapp.config.settings.base")
+
+from chatapp.core.asgi_handler import get_asgi_application
+
 django_asgi_app = get_asgi_application()
 
 from django.conf import settings  # noqa: E402

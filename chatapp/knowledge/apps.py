@@ -7,3 +7,10 @@ class KnowledgeConfig(AppConfig):
     name = "chatapp.knowledge"
     label = "knowledge"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
+        from chatapp.knowledge.selectors.hnsw import hnsw_session_configure
+
+        connection_created.connect(hnsw_session_configure, dispatch_uid="knowledge.hnsw_session")

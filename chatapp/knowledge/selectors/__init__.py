@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from chatapp.core.errors import NotFound
 from chatapp.knowledge.models import Document, KnowledgeBase
 from chatapp.knowledge.selectors.fusion import FUSION_METHODS
+from chatapp.knowledge.selectors.hnsw import hnsw_ef
 from chatapp.knowledge.selectors.query import match_words, query_clean, query_stats, query_terms
 from chatapp.knowledge.selectors.search import (
     Pool,
@@ -21,7 +22,6 @@ from chatapp.knowledge.selectors.search import (
     chunk_search_keyword,
     chunk_search_pool,
     chunk_search_vector,
-    hnsw_ef,
     pool_rank,
 )
 

@@ -21,6 +21,7 @@ from chatapp.knowledge.selectors.fusion import (
     FusionMethod,
     fuse_pool,
 )
+from chatapp.knowledge.selectors.hnsw import hnsw_ef, hnsw_session_ef
 from chatapp.knowledge.selectors.query import (
     build_ts_query,
     match_words,
@@ -34,8 +35,6 @@ from chatapp.knowledge.selectors.rescoring import (
     rescore_candidates,
 )
 
-# pgvector refuses hnsw.ef_search above 1000.
-MAX_EF_SEARCH: Final = 1000
 # ts_rank_cd normalisation 1|32: divide by 1 + log(length) so long chunks do not win on
 # length alone, then map into 0..1 with rank / (rank + 1).
 TS_RANK_NORMALIZATION: Final = 1 | 32
@@ -156,27 +155,25 @@ def _vector_candidates(
     ef_search: int,
 ) -> list[Candidate]:
     qs = _annotated(embedding, ts_query, kb_ids).order_by(F("distance").asc())[:limit]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config('hnsw.ef_search', %s, true)", [str(hnsw_ef(ef_search, limit))]
-        )
+    ef = hnsw_ef(ef_search, limit)
+    # Inside a caller's transaction a local setting of an earlier search may still hold: set it.
+    outer = connection.in_atomic_block
+    if not outer and hnsw_session_ef(connection) == ef:  # the session's default: one statement
         found = _rows(qs)
-        if len(found) < limit // 2:
-            # Few rows survived the filter (a small knowledge base in a big table: pgvector 0.6
-            # filters after the index scan), or the knowledge bases hold few chunks: search them
-            # exactly, which is cheap for few rows and right for a filtered big table.
+    else:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef)])
+            found = _rows(qs)
+    if len(found) < limit // 2:
+        # Few rows survived the filter (a small knowledge base in a big table: pgvector 0.6
+        # filters after the index scan), or the knowledge bases hold few chunks: search them
+        # exactly, which is cheap for few rows and right for a filtered big table.
+        with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT set_config('enable_indexscan', 'off', true)")
             found = _rows(qs)
+            if outer:  # a local setting lasts until the caller's transaction ends
+                cursor.execute("SET LOCAL enable_indexscan TO DEFAULT")
     return found
-
-
-def hnsw_ef(ef_search: int, limit: int) -> int:
-    """The ``hnsw.ef_search`` a search runs with: at least twice the rows it wants.
-
-    HNSW yields at most ef_search rows and the knowledge-base filter runs after it, so the
-    margin keeps a dominant knowledge base from coming up a few rows short.
-    """
-    return min(max(ef_search, 2 * limit), MAX_EF_SEARCH)
 
 
 def _keyword_candidates(

@@ -355,8 +355,9 @@ def test_no_knowledge_bases_or_no_k_means_no_queries(db, django_assert_num_queri
 def test_hybrid_search_runs_a_fixed_number_of_queries(kb_with_chunks, django_assert_num_queries):
     # given: more chunks than candidates, so the HNSW query needs no exact fallback
     kb, _ = kb_with_chunks
-    # when: term statistics, savepoint, ef_search, vector, release, keyword (+ tsvectors for
-    # BM25 fusion or re-scoring)
+    # when, inside the test's transaction (outside one, the session's default ef_search needs no
+    # savepoint: test_search_hnsw.py): term statistics, savepoint, ef_search, vector, release,
+    # keyword (+ tsvectors for BM25 fusion or re-scoring)
     with django_assert_num_queries(6) as plain:
         sel.chunk_search_hybrid(
             query="refunds", embedding=basis((0, 1.0)), knowledge_base_ids=[kb.pk], k=2,
@@ -374,18 +375,6 @@ def test_hybrid_search_runs_a_fixed_number_of_queries(kb_with_chunks, django_ass
         )  # fmt: skip
     # then
     assert "set_config('hnsw.ef_search'" in plain.captured_queries[2]["sql"]
-
-
-def test_ef_search_is_set_for_the_transaction_only(kb_with_chunks, django_assert_num_queries):
-    # given
-    kb, _ = kb_with_chunks
-    # when
-    with django_assert_num_queries(4) as ctx:
-        sel.chunk_search_vector(
-            embedding=basis((0, 1.0)), knowledge_base_ids=[kb.pk], k=2, ef_search=77
-        )
-    # then
-    assert "set_config('hnsw.ef_search', '77', true)" in ctx.captured_queries[1]["sql"]
 
 
 def test_a_small_knowledge_base_in_a_big_table_still_gets_its_nearest_chunks(db):

@@ -1,6 +1,7 @@
 """App config."""
 
 from django.apps import AppConfig
+from typing_extensions import override
 
 
 class KnowledgeConfig(AppConfig):
@@ -8,6 +9,7 @@ class KnowledgeConfig(AppConfig):
     label = "knowledge"
     default_auto_field = "django.db.models.BigAutoField"
 
+    @override
     def ready(self) -> None:
         from django.db.backends.signals import connection_created
 

@@ -16,15 +16,21 @@ from workers.inference.answerer import STOP_STRINGS, build_answer_messages, spli
 from workers.inference.base import FINISH_LENGTH, FinishReason, Generator, Passage
 from workers.inference.evidence import Evidence, evidence_passages, pick_evidence
 from workers.inference.grounding import (
+    BARE_ANSWER,
+    LEAD_IN,
     LINK_MARKER,
     NO_FIGURE,
     RANGE,
     RESTATES_QUESTION,
     asks_for_figure,
+    bare_answer,
+    is_lead_in,
 )
 from workers.inference.sentence_check import SentenceCheck, SentenceGate, critique_for
 
 __all__ = [
+    "BARE_ANSWER",
+    "LEAD_IN",
     "LINK_MARKER",
     "NO_FIGURE",
     "RANGE",
@@ -202,7 +208,14 @@ def gated_answer(
     draft: list[str] = []
     released: list[str] = []
     checks: list[SentenceCheck] = []
+    # Approved sentences not shown yet: a bare yes or no waits for the fact behind it, a lead-in
+    # for what it announces; both go out with the next approved sentence that settles it.
+    held: list[tuple[int, str]] = []  # (index in checks, piece)
     tokens = 0
+
+    def must_wait() -> bool:
+        text = "".join(piece for _, piece in held)
+        return is_lead_in(held[-1][1]) or (not released and bare_answer(text, question))
 
     def judge_all(ready: list[tuple[str, str]]) -> SentenceCheck | None:
         for space, sentence in ready:
@@ -210,10 +223,14 @@ def gated_answer(
             checks.append(check)
             if not check.approved:
                 return check
-            piece = (space if released else "") + sentence
-            released.append(piece)
-            if on_release is not None:
-                on_release(piece)
+            held.append((len(checks) - 1, (space if released or held else "") + sentence))
+            if must_wait():
+                continue
+            for _, piece in held:
+                released.append(piece)
+                if on_release is not None:
+                    on_release(piece)
+            held.clear()
         return None
 
     blocked: SentenceCheck | None = None
@@ -242,6 +259,12 @@ def gated_answer(
             # so it is neither judged nor shown; staff still see it in the draft.
             withheld = rest.pop()[1]
         blocked = judge_all(rest)
+    if held:  # never shown: the answer ended (or was refused) before they were settled
+        code = BARE_ANSWER if not released and not is_lead_in(held[-1][1]) else LEAD_IN
+        for at, _ in held:
+            checks[at] = replace(checks[at], approved=False, grounding=code)
+        if blocked is None and not released:
+            blocked = checks[held[-1][0]]
     return GatedAnswer(
         draft="".join(draft).strip(),
         released="".join(released).strip(),

@@ -21,12 +21,16 @@ from workers.inference.answerer import content_words, split_sentences, strip_mar
 from workers.inference.base import Passage
 
 __all__ = [
+    "BARE_ANSWER",
+    "LEAD_IN",
     "LINK_MARKER",
     "NO_FIGURE",
     "RANGE",
     "RESTATES_QUESTION",
     "asks_for_figure",
+    "bare_answer",
     "has_figure",
+    "is_lead_in",
     "is_yes_no_question",
     "lexical_support",
     "marker_as_link",
@@ -40,6 +44,10 @@ RANGE = "range_not_in_passages"
 LINK_MARKER = "marker_as_link"
 NO_FIGURE = "figure_missing"
 RESTATES_QUESTION = "restates_question"
+# Not refusals of one sentence but of what was held back until the answer went on
+# (``workers.inference.gate``): a yes or no with no fact behind it, a lead-in with nothing after.
+BARE_ANSWER = "yes_no_without_fact"
+LEAD_IN = "lead_in_without_content"
 # A restatement has at least this many content words, all from the question ("It works." is not).
 RESTATE_MIN_WORDS = 3
 
@@ -76,6 +84,7 @@ _DIGIT = re.compile(r"\d")
 _NEGATIONS = re.compile(
     r"\b(?:not|no|never|cannot|without|none|nothing|neither|nor)\b|n't\b", re.IGNORECASE
 )
+_NOT_AUXILIARY = re.compile(r"\b\w+n[’']t\b", re.IGNORECASE)  # don't, won't, isn't
 _ANSWER_OPENER = re.compile(r"^\W*(?:yes|no)\b[,.!:;]?\s*", re.IGNORECASE)
 _NUMBER_WORDS = re.compile(
     r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
@@ -172,6 +181,27 @@ def restates_question(sentence: str, question: str) -> bool:
         return False
     words = content_words(strip_markers(sentence))
     return len(words) >= RESTATE_MIN_WORDS and words <= content_words(question)
+
+
+def bare_answer(text: str, question: str) -> bool:
+    """Whether an answer so far only says yes or no in the question's own words.
+
+    "Yes, there will be a fee." to "will there be a fee?" gives the visitor nothing to check,
+    and a small model says it whatever the passages hold (docs/notes/issue-6.md, session 17:
+    such answers were the commonest wrong ones). An answer that goes on to a fact ("... The fee
+    is 5 GBP.") is not bare.
+    """
+    text = strip_markers(text)
+    if not sentence_polarity(text):
+        return False
+    # "won't", "not": the polarity again, not a fact ("No, there won't be a fee.")
+    said = _NEGATIONS.sub(" ", _NOT_AUXILIARY.sub(" ", _ANSWER_OPENER.sub("", text)))
+    return content_words(said) <= content_words(question)
+
+
+def is_lead_in(sentence: str) -> bool:
+    """Whether a sentence announces what follows ("You need to consider the following:")."""
+    return strip_markers(sentence).rstrip().endswith(":")
 
 
 def lexical_support(sentence: str, passages: Sequence[Passage]) -> float:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from workers.inference.answerer import strip_markers
 from workers.inference.base import Generator, Passage
 from workers.inference.grounding import (
+    BARE_ANSWER,
+    LEAD_IN,
     LINK_MARKER,
     NO_FIGURE,
     RANGE,
@@ -102,6 +104,13 @@ def critique_for(
         )
     if grounding == RESTATES_QUESTION:
         return f'- "{text}": this repeats the question. Start with the answer the passages give.'
+    if grounding == BARE_ANSWER:
+        return (
+            f'- "{text}": a yes or no in the question\'s own words tells the customer nothing. '
+            "Give the fact from the passages that answers it, or say they do not say."
+        )
+    if grounding == LEAD_IN:
+        return f'- "{text}": nothing followed this. Give the steps or facts themselves.'
     return (
         f'- "{text}": the passages do not say this. Remove it or say only what the passages state.'
     )

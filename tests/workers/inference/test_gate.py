@@ -440,3 +440,116 @@ def test_evidence_first_without_evidence_answers_from_the_whole_passages(scripte
     assert result.evidence == ()
     assert len(result.candidates) == 3
     assert result.released == "Refunds take 5 to 10 business days [1]."
+
+
+FEES = Passage(
+    ref=1, title="Late payment", text="A late payment fee of 5 GBP is added after 14 days."
+)
+
+
+def test_a_bare_yes_waits_for_the_fact_and_goes_out_with_it(scripted):
+    # given: "Yes" in the question's words, then the fact
+    generator = scripted(reply="Yes, there will be a fee [1]. The fee is 5 GBP [1].")
+    judge = scripted(yes=[0.9, 0.9])
+    released: list[str] = []
+    judged_before_release: list[int] = []
+
+    def on_release(piece: str) -> None:
+        judged_before_release.append(len(judge.questions))
+        released.append(piece)
+
+    # when
+    result = gated_answer(
+        generator, "will there be a fee?", [FEES], judge=judge, on_release=on_release
+    )
+
+    # then: both sentences released after the second was judged
+    assert released == ["Yes, there will be a fee [1].", " The fee is 5 GBP [1]."]
+    assert judged_before_release == [2, 2]
+    assert result.blocked is None
+    assert [c.approved for c in result.checks] == [True, True]
+
+
+def test_a_bare_yes_alone_is_never_shown_and_stops_the_answer(scripted):
+    # given
+    generator = scripted(reply="Yes, there will be a fee [1].")
+    judge = scripted(yes=[0.9])
+    released: list[str] = []
+
+    # when
+    result = gated_answer(
+        generator, "will there be a fee?", [FEES], judge=judge, on_release=released.append
+    )
+
+    # then
+    assert released == []
+    assert result.released == ""
+    assert result.blocked is not None
+    assert result.blocked.grounding == gate_module.BARE_ANSWER
+    assert result.reason == REASON_UNSUPPORTED
+    assert [c.approved for c in result.checks] == [False]
+    assert "tells the customer nothing" in result.critique()
+
+
+def test_a_yes_with_a_fact_of_its_own_is_released_at_once(scripted):
+    # given
+    generator = scripted(reply="Yes, a fee of 5 GBP is added [1]. Pay on time [1].")
+    judge = scripted(yes=[0.9, 0.9])
+    released: list[str] = []
+
+    # when
+    gated_answer(generator, "will there be a fee?", [FEES], judge=judge, on_release=released.append)
+
+    # then
+    assert released == ["Yes, a fee of 5 GBP is added [1].", " Pay on time [1]."]
+
+
+def test_a_lead_in_goes_out_with_what_it_announces(scripted):
+    # given
+    generator = scripted(reply="Here is what happens:\n- A fee of 5 GBP is added after 14 days.")
+    judge = scripted(yes=[0.9, 0.9])
+    released: list[str] = []
+
+    # when
+    result = gated_answer(
+        generator, "what if I pay late?", [FEES], judge=judge, on_release=released.append
+    )
+
+    # then
+    assert released == ["Here is what happens:", "\n- A fee of 5 GBP is added after 14 days."]
+    assert result.blocked is None
+
+
+def test_a_lead_in_left_dangling_is_withheld_and_the_answer_stands(scripted):
+    # given: a fact, then a lead-in the answer never followed
+    generator = scripted(reply="A fee of 5 GBP is added [1]. You need to consider the following:")
+    judge = scripted(yes=[0.9, 0.9])
+    released: list[str] = []
+
+    # when
+    result = gated_answer(
+        generator, "what if I pay late?", [FEES], judge=judge, on_release=released.append
+    )
+
+    # then
+    assert released == ["A fee of 5 GBP is added [1]."]
+    assert result.blocked is None
+    assert [(c.approved, c.grounding) for c in result.checks] == [
+        (True, ""),
+        (False, gate_module.LEAD_IN),
+    ]
+
+
+def test_a_lead_in_alone_is_refused(scripted):
+    # given
+    generator = scripted(reply="To decide, you need to consider the following:")
+    judge = scripted(yes=[0.9])
+
+    # when
+    result = gated_answer(generator, "should I register for OSS?", [FEES], judge=judge)
+
+    # then
+    assert result.released == ""
+    assert result.blocked is not None
+    assert result.blocked.grounding == gate_module.LEAD_IN
+    assert "nothing followed" in result.critique()

@@ -5,7 +5,9 @@ import pytest
 from workers.inference.base import Passage
 from workers.inference.grounding import (
     asks_for_figure,
+    bare_answer,
     has_figure,
+    is_lead_in,
     is_yes_no_question,
     lexical_support,
     marker_as_link,
@@ -129,6 +131,35 @@ def test_sentence_polarity(sentence, expected):
 def test_restates_question(sentence, expected):
     question = "app says too many attempts and won't let me log in, my bulbs flicker on the dimmer"
     assert restates_question(sentence, question) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Yes, there will be a fee. [1]", True),
+        ("No, there won't be a late fee.", True),  # "late" is the question's, "won't" no word
+        ("Yes, there will be a fee of 5 GBP. [1]", False),
+        ("Yes, there will be a fee. [1] It is 5 GBP.", False),  # the answer went on
+        ("Yes, Klarna. [1]", False),  # one word of its own is a fact
+        ("There will be a fee. [1]", False),  # no yes or no: restates_question's matter
+        ("Yes.", True),
+    ],
+)
+def test_bare_answer(text, expected):
+    assert bare_answer(text, "my bill payment is a week late, will there be a fee?") is expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("You need to consider the following:", True),
+        ("Do this: [1]", True),  # a citation does not stand for what was announced
+        ("Here is how: open the app. [1]", False),
+        ("Open Settings.", False),
+    ],
+)
+def test_is_lead_in(sentence, expected):
+    assert is_lead_in(sentence) is expected
 
 
 GERMANY = Passage(

@@ -42,6 +42,7 @@ MPNET_DIR = Path(
     os.environ.get("CHATAPP_BENCH_MPNET_DIR", REPO_ROOT / "var" / "mpnet" / "all-mpnet-base-v2")
 )
 CACHE_DIR = REPO_ROOT / "var" / "bench-embed-cache"
+COST_QUERIES = 80  # chat questions embedded one at a time to time a query
 RERANK_DEPTH = 20  # MiniLM documents mpnet re-orders
 MIX_GRID = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)  # share of the whole-chunk cosine in a mix
 FUSION_WEIGHTS = (0.9, 0.7)  # vector share; 0.9 is the app's default
@@ -186,14 +187,14 @@ class Encoder:
         np.save(path, out)
         return out
 
-    def queries(self, texts: Sequence[str], costs: list[float]) -> Matrix:
-        """One query per call, as the web process embeds them; appends each call's ms."""
+    def query_ms(self, texts: Sequence[str]) -> list[float]:
+        """Milliseconds per query, one per call as the web process embeds them."""
         out = []
         for t in texts:
             started = time.perf_counter()
-            out.append(self.encode([t], batch=1)[0])
-            costs.append((time.perf_counter() - started) * 1000)
-        return np.stack(out)
+            self.encode([t], batch=1)
+            out.append((time.perf_counter() - started) * 1000)
+        return out
 
     def cost_per_32(self, texts: Sequence[str]) -> float:
         """Milliseconds per batch of 32 passages: the best of two batches, after a warm-up."""
@@ -210,22 +211,19 @@ def _chunk_scores(
     enc: Encoder,
     corpora: dict[str, Corpus],
     sets: Sequence[QuestionSet],
-    kinds: Sequence[str],
-    costs: list[float],
+    kinds: Callable[[str], Sequence[str]],
 ) -> dict[str, dict[str, Matrix]]:
-    """Per set: the chunk cosine and, per sentence kind (titled, plain), each chunk's best one."""
+    """Per set: chunk cosines, and each chunk's best sentence cosine for ``kinds(corpus)``."""
     field = {"chunk": "chunks", "titled": "titled", "plain": "sentences"}  # Corpus attributes
     vecs = {n: {k: enc.passages(f"{n}-{field[k]}", getattr(c, field[k]))
-                for k in ("chunk", *kinds)} for n, c in corpora.items()}  # fmt: skip
+                for k in ("chunk", *kinds(n))} for n, c in corpora.items()}  # fmt: skip
     sets = [s for s in sets if s.corpus in corpora]
-    progress = Progress(f"{enc.label} queries", sum(len(s.texts) for s in sets), "queries")
     out: dict[str, dict[str, Matrix]] = {}
     for s in sets:
-        q = enc.queries(s.texts, costs)
-        progress.advance(len(s.texts))
+        q = enc.passages(f"{s.name.replace('/', '-')}-questions", s.texts)
         v, c = vecs[s.corpus], corpora[s.corpus]
         out[s.name] = {"chunk": q @ v["chunk"].T}
-        for k in kinds:
+        for k in kinds(s.corpus):
             out[s.name][k] = sentence_max(q @ v[k].T, c.sentence_chunk, out[s.name]["chunk"])
     return out
 
@@ -258,20 +256,16 @@ def run(quick: bool = False) -> None:
     for n, c in corpora.items():
         print(f"{n}: {len(c.keys)} docs, {len(c.chunks)} chunks, {len(c.titled)} sentences")
     costs: dict[str, dict[str, Any]] = {}
-    q_ms: list[float] = []
-    scores = {"minilm": _chunk_scores(minilm, corpora, sets, ("titled", "plain"), q_ms)}
-    costs["minilm"] = _costs(minilm, q_ms, corpora["handbook"].chunks)
+    scores = {"minilm": _chunk_scores(minilm, corpora, sets, lambda _: ("titled", "plain"))}
+    costs["minilm"] = _costs(minilm, sets, corpora["handbook"].chunks)
     mp_corpora = {n: corpora[n] for n in _env_list("CHATAPP_BENCH_MPNET_CORPORA", "handbook")}
     mp_sent = _env_list("CHATAPP_BENCH_MPNET_SENTENCES", "")
     if (MPNET_DIR / "modules.json").is_file() and mp_corpora and not quick:
         mpnet = Encoder("mpnet", MPNET_DIR)
-        q_ms = []
-        scores["mpnet"] = _chunk_scores(mpnet, mp_corpora, sets, (), q_ms)
-        costs["mpnet"] = _costs(mpnet, q_ms, corpora["handbook"].chunks)
-        if mp_sent:
-            titled = _chunk_scores(mpnet, {n: corpora[n] for n in mp_sent}, sets, ("titled",), [])
-            for name, per in titled.items():
-                scores["mpnet"][name]["titled"] = per["titled"]
+        scores["mpnet"] = _chunk_scores(
+            mpnet, mp_corpora, sets, lambda n: ("titled",) if n in mp_sent else ()
+        )
+        costs["mpnet"] = _costs(mpnet, sets, corpora["handbook"].chunks)
     else:
         print(f"embedders: MiniLM only (mpnet folder {MPNET_DIR}, corpora {list(mp_corpora)})")
     bm25 = {s.name: bm25_matrix(s.texts, corpora[s.corpus].chunks) for s in sets}
@@ -286,8 +280,8 @@ def run(quick: bool = False) -> None:
         s for s in sets if s.name in ("handbook", "demo")
     ]  # the only sets a weight is chosen on
     for label, sc in scores.items():
-        got = {a: {s.name: ranks(s, _mix(sc[s.name], a)) for s in tune if s.name in sc}
-               for a in MIX_GRID}  # fmt: skip
+        mixable = [s for s in tune if "titled" in sc.get(s.name, {})]
+        got = {a: {s.name: ranks(s, _mix(sc[s.name], a)) for s in mixable} for a in MIX_GRID}
         alphas[label] = {a: float(np.mean([metrics(_group(r, tune, n, "tune"))["mrr"] for n in r]))
                          for a, r in got.items() if r}  # fmt: skip
         if alphas[label]:
@@ -332,7 +326,9 @@ def _methods(
     return out
 
 
-def _costs(enc: Encoder, q_ms: list[float], sample: Sequence[str]) -> dict[str, Any]:
+def _costs(enc: Encoder, sets: Sequence[QuestionSet], sample: Sequence[str]) -> dict[str, Any]:
+    """Query cost on the first ``COST_QUERIES`` chat questions; passage cost on ``sample``."""
+    q_ms = enc.query_ms([t for s in sets if "chat" in s.name for t in s.texts][:COST_QUERIES])
     return {
         "dim": enc.model.get_embedding_dimension(),
         "query_p50_ms": percentile(q_ms, 50),
@@ -393,6 +389,7 @@ def _report(
     split_cols = [(c, sp) for c in SPLIT_COLUMNS for sp in ("tune", "held-out")]
     rows = [[m, *(table[m][c][sp]["mrr"] for c, sp in split_cols)] for m in results]
     tables.append(Table("MRR@10 by split", ["method", *(" ".join(x) for x in split_cols)], rows))
+    alphas = {e: v for e, v in alphas.items() if v}  # an embedder without sentence vectors has none
     rows = [[a, *(alphas[e][a] for e in alphas)] for a in MIX_GRID]
     tables.append(Table("Mix weight a: mean MRR@10 of handbook + demo tune", ["a", *alphas], rows))
     rows = [[e, c["dim"], c["query_p50_ms"], c["query_p95_ms"], c["per_32_passages_ms"]]

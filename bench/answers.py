@@ -234,6 +234,7 @@ def _one(
                 "support": round(c.support, 3),
                 "approved": c.approved,
                 "policy": c.policy,
+                "grounding": c.grounding,  # why a judged sentence was refused or held back
             }
             for c in result.checks
         ],

@@ -12,6 +12,8 @@ Conditions, each on the same questions in one run:
 - ``gate`` (the default): sentences reach the visitor only once the reviewer approved them,
   passages cut to the context budget; a refused first sentence gets one rewrite.
 - ``gate, whole passages``: the same without the context budget.
+- ``gate, no hold``: the gate without holding back a bare yes/no (or a lead-in) until a fact
+  follows: what that rule changes, on the same questions.
 - ``gate, evidence first``: the gate, the answer written in two steps: the passage sentences
   that answer the question are picked first (one batched yes/no call), then the answer is
   written from them only (``CHATAPP_ANSWER_EVIDENCE_FIRST``; ``gate, direct`` is the other way
@@ -31,6 +33,8 @@ import json
 import random
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -278,7 +282,26 @@ def _row(name: str, split: str, condition: str, outcomes: list[Outcome]) -> list
 ONE_PROMPT = "gate, all parts in one prompt"
 PER_PART = "gate, each part on its own"
 EVIDENCE_FIRST = "gate, evidence first"
+# The gate without holding a bare yes/no or a lead-in (workers.inference.gate): an ablation.
+NO_HOLD = "gate, no hold"
 DIRECT = "gate, direct"
+
+
+@contextmanager
+def _hold(on: bool) -> Iterator[None]:
+    """The gate as shipped (on), or with nothing held back (off), for the ablation."""
+    from workers.inference import gate as gate_module
+
+    if on:
+        yield
+        return
+    saved = gate_module.bare_answer, gate_module.is_lead_in
+    gate_module.bare_answer = lambda text, question: False
+    gate_module.is_lead_in = lambda sentence: False
+    try:
+        yield
+    finally:
+        gate_module.bare_answer, gate_module.is_lead_in = saved
 
 
 def _conditions(name: str, budget: int) -> list[tuple[str, bool, int]]:
@@ -293,7 +316,12 @@ def _conditions(name: str, budget: int) -> list[tuple[str, bool, int]]:
 
     # The way of answering one-part questions that is not the default's, on the same questions.
     other_way = DIRECT if settings.CHATAPP_ANSWER_EVIDENCE_FIRST else EVIDENCE_FIRST
-    gate = [("gate", True, budget), (other_way, True, budget), ("gate, whole passages", True, 0)]
+    gate = [
+        ("gate", True, budget),
+        (NO_HOLD, True, budget),
+        (other_way, True, budget),
+        ("gate, whole passages", True, 0),
+    ]
     conditions = [*gate, ("no review", False, budget)] if name in ("demo", "two-part") else gate
     if name == "two-part":  # the other way to answer several parts than the default's
         other = ONE_PROMPT if settings.CHATAPP_ANSWER_PER_PART else PER_PART
@@ -345,8 +373,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         for condition, gate, words in _conditions(name, budget):
             outcomes = []
             for item in items:
-                outcomes.append(
-                    _one(
+                with _hold(condition != NO_HOLD):
+                    outcome = _one(
                         item,
                         kb,
                         embedder=embedder,
@@ -358,7 +386,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                         evidence_first=condition == EVIDENCE_FIRST
                         or (condition != DIRECT and settings.CHATAPP_ANSWER_EVIDENCE_FIRST),
                     )
-                )
+                outcomes.append(outcome)
                 progress.advance(note=f"{name}/{condition}")
             rows.extend(
                 _row(name, split, condition, [o for o in outcomes if o.split == split])

@@ -3,7 +3,8 @@
 Every view of this app and most of its middleware are synchronous. Under ASGI, Django builds the
 chain in async mode: each async-capable middleware below a sync-only one runs its hooks through
 ``sync_to_async`` one by one, and the view through another, so a request crossed between the
-event loop and the sync thread about ten times (bench/results/search-http.md measured the cost).
+event loop and the sync thread about ten times (docs/notes/issue-7-search-routing.md, session 17:
+1.1 ms of a 2.8 ms API request).
 Here the chain is built as under WSGI and run whole in the sync thread; reading the request and
 sending the response stay asynchronous (Django's own code), so streaming responses and
 websockets are unchanged.

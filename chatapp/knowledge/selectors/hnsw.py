@@ -2,7 +2,7 @@
 
 Each database session gets ``CHATAPP_HNSW_EF_SEARCH`` once, when Django opens (or, with the pool,
 checks out) it, so a search at the default runs as one statement. Setting it per search took a
-transaction of its own (BEGIN, set_config, COMMIT): about 2 ms of a 100k-chunk ``/search``
+transaction of its own (BEGIN, set_config, COMMIT): about 1.6 ms of a 100k-chunk ``/search``
 (docs/notes/issue-7-search-routing.md, session 17). Other values still go through a transaction
 with a local setting, which ends with it.
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,51 +20,47 @@ def _show_ef(conn: Any) -> str:
         return str(cursor.fetchone()[0])
 
 
+@pytest.fixture
+def fresh() -> Iterator[Any]:
+    """A second connection to the test database, not yet open (the test sets ef first)."""
+    conn = connections.create_connection("default")
+    yield conn
+    conn.close()
+
+
 @pytest.mark.django_db(transaction=True)
-def test_a_new_session_gets_the_configured_ef_search(settings):
+def test_a_new_session_gets_the_configured_ef_search(settings, fresh):
     # given
     settings.CHATAPP_HNSW_EF_SEARCH = 123
-    fresh = connections.create_connection("default")
-    try:
-        # when: Django opens it (connection_created)
-        fresh.ensure_connection()
-        # then
-        assert _show_ef(fresh) == "123"
-        assert hnsw_session_ef(fresh) == 123
-    finally:
-        fresh.close()
+    # when: Django opens it (connection_created)
+    fresh.ensure_connection()
+    # then
+    assert _show_ef(fresh) == "123"
+    assert hnsw_session_ef(fresh) == 123
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_setting_outlives_a_rolled_back_transaction(settings):
+def test_the_setting_outlives_a_rolled_back_transaction(settings, fresh):
     # given: the setting was made in autocommit, before any transaction of the test
     settings.CHATAPP_HNSW_EF_SEARCH = 150
-    fresh = connections.create_connection("default")
-    try:
-        fresh.ensure_connection()
-        # when
-        fresh.set_autocommit(False)
-        with fresh.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        fresh.rollback()
-        fresh.set_autocommit(True)
-        # then
-        assert _show_ef(fresh) == "150"
-    finally:
-        fresh.close()
+    fresh.ensure_connection()
+    # when
+    fresh.set_autocommit(False)
+    with fresh.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    fresh.rollback()
+    fresh.set_autocommit(True)
+    # then
+    assert _show_ef(fresh) == "150"
 
 
-def test_ef_search_above_pgvectors_limit_is_capped(db, settings):
+def test_ef_search_above_pgvectors_limit_is_capped(db, settings, fresh):
     # given
     settings.CHATAPP_HNSW_EF_SEARCH = 5000
-    fresh = connections.create_connection("default")
-    try:
-        # when
-        fresh.ensure_connection()
-        # then
-        assert _show_ef(fresh) == str(MAX_EF_SEARCH)
-    finally:
-        fresh.close()
+    # when
+    fresh.ensure_connection()
+    # then
+    assert _show_ef(fresh) == str(MAX_EF_SEARCH)
 
 
 def _kb_with_chunks() -> int:

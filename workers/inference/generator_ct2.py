@@ -28,6 +28,7 @@ from workers.inference.base import (
     pick_device,
 )
 from workers.inference.convert_ct2 import TOKENIZER_DIR
+from workers.inference.ct2_pacing import ReadPacer
 
 __all__ = ["CT2Generator", "choose_compute_type"]
 
@@ -40,6 +41,9 @@ COMPUTE_TYPES = {
     "cuda": ("int8_bfloat16", "int8_float16", "bfloat16", "float16", "int8"),
     "cpu": ("int8", "int8_float32", "float32"),
 }
+# Two replicas share the weights (CTranslate2 shares them on one device): one streams the
+# answer while the other judges its sentences, which would otherwise wait for the whole reply.
+REPLICAS = 2
 ERR_NOT_A_CT2_MODEL = (
     "{folder} is not a CTranslate2 model folder (no model.bin): rerun `make models`"
 )
@@ -125,6 +129,7 @@ class CT2Generator(Generator):
                 str(folder),
                 device=self.device,
                 compute_type=self.compute_type,
+                inter_threads=REPLICAS,
                 intra_threads=self.threads,
             )
         # As for the transformers backend: any failure here is a model-files problem.
@@ -216,6 +221,9 @@ class CT2Generator(Generator):
         stops = StopFilter(stop)
         generated: list[int] = []
         static, rest = self._split_static(messages)
+        # Decoding waits for this reader (see ct2_pacing): while the gate judges a sentence on
+        # the other replica, the cores are the judge's, and a refused sentence stops decoding.
+        pacer = ReadPacer()
         # The system turn is the same every turn: CTranslate2 keeps its computed state and
         # prefills only the rest (passages, question), which is the cost of a turn on a CPU.
         steps = self._ct2.generate_tokens(
@@ -225,6 +233,7 @@ class CT2Generator(Generator):
             end_token=self._eos_ids,
             static_prompt=static or None,
             cache_static_prompt=True,
+            callback=pacer.on_step,
         )
         finish = FINISH_LENGTH
         try:
@@ -239,7 +248,9 @@ class CT2Generator(Generator):
                     yield delta
                 if stops.stopped:
                     return FINISH_STOP
+                pacer.taken()
         finally:
+            pacer.close()  # first: a decoding step waiting for room must see the reader gone
             steps.close()  # tells CTranslate2's decoding thread to stop at its next step
         if delta := stops.feed(self._decode(generated), final=True):
             yield delta

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from workers.inference import generator_ct2
 from workers.inference.base import FINISH_LENGTH, FINISH_STOP, FinishReason, ModelError, ReplyStream
 from workers.inference.generator_ct2 import (
     COMPUTE_TYPES,
@@ -119,6 +120,40 @@ def test_stream_chat_ends_at_end_of_text(smollm2_ct2: CT2Generator) -> None:
     assert len(ids) < 60
     assert not set(ids) & set(smollm2_ct2._eos_ids)
     assert "<|im_end|>" not in reply
+
+
+class _RecordingPacer(generator_ct2.ReadPacer):
+    """The pacer ``stream_chat`` uses, kept so the test can count the steps decoded."""
+
+    made: list[generator_ct2.ReadPacer] = []
+
+    def __init__(self, ahead: int = 2) -> None:
+        super().__init__(ahead)
+        _RecordingPacer.made.append(self)
+
+
+@pytest.mark.slow
+def test_a_judge_mid_stream_does_not_wait_for_the_rest_of_the_reply(
+    smollm2_ct2: CT2Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a reply that would run to 300 tokens, read 4 deltas at a time like the gate
+    monkeypatch.setattr(generator_ct2, "ReadPacer", _RecordingPacer)
+    _RecordingPacer.made.clear()
+    chat = [{"role": "user", "content": "Write a long story about a cat, twenty sentences."}]
+    alone = smollm2_ct2.yes_probability(JUDGE[0])
+    stream = smollm2_ct2.stream_chat(chat, max_new_tokens=300)
+    for _ in range(4):
+        next(stream)
+
+    # when: the gate judges a sentence with the same model while the stream is open
+    judged = smollm2_ct2.yes_probability(JUDGE[0])
+    stream.close()
+
+    # then: the judge ran on the second replica (same answer), and decoding had waited for the
+    # reader instead of writing the reply to its end (4 read + at most 2 ahead + 1 in flight)
+    (pacer,) = _RecordingPacer.made
+    assert judged == pytest.approx(alone, abs=1e-6)
+    assert pacer.decoded <= 4 + 2 + 1
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ BENCHMARKS = (
     "review",
     "answers",
     "turns",
+    "gate_pacing",
     "adversarial",
     "load",
     "serve",

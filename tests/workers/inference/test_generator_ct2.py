@@ -9,6 +9,7 @@ import pytest
 
 from workers.inference import generator_ct2
 from workers.inference.base import FINISH_LENGTH, FINISH_STOP, FinishReason, ModelError, ReplyStream
+from workers.inference.ct2_pacing import ReadPacer
 from workers.inference.generator_ct2 import (
     COMPUTE_TYPES,
     CT2Generator,
@@ -122,10 +123,10 @@ def test_stream_chat_ends_at_end_of_text(smollm2_ct2: CT2Generator) -> None:
     assert "<|im_end|>" not in reply
 
 
-class _RecordingPacer(generator_ct2.ReadPacer):
+class _RecordingPacer(ReadPacer):
     """The pacer ``stream_chat`` uses, kept so the test can count the steps decoded."""
 
-    made: list[generator_ct2.ReadPacer] = []
+    made: list[ReadPacer] = []
 
     def __init__(self, ahead: int = 2) -> None:
         super().__init__(ahead)

@@ -103,7 +103,8 @@ def _timed(retrieval: Any, generator: Any) -> dict[str, Any]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    from bench.corpus import eval_set_kb_ensure, eval_sets
+    from bench.answers import _sets as answer_sets
+    from bench.corpus import eval_set_kb_ensure
     from bench.machine import cpu_features
 
     setup_django(BENCH_DB)
@@ -119,9 +120,13 @@ def run(quick: bool = False) -> dict[str, Any]:
         ct2_folder_for(settings.CHATAPP_MODELS_DIR / "qwen2.5-coder-1.5b-instruct")
     )
     generators = {PACED: _load(folder, 2), UNPACED: _load(folder, 1)}
-    demo = eval_sets()[0]
-    kb, _ = eval_set_kb_ensure(demo, embedder)
-    questions = [q["question"] for q in demo.questions]
+    # CHATAPP_BENCH_PACING_SET=two-part: the two-part questions of bench answers (longer answers,
+    # one part after the other), on the same demo knowledge base.
+    which = os.environ.get("CHATAPP_BENCH_PACING_SET", "demo")
+    found = {name: (eval_set, items) for name, eval_set, items in answer_sets(False)}
+    eval_set, items = found[which]
+    kb, _ = eval_set_kb_ensure(eval_set, embedder)
+    questions = [q["question"] for q in items]
     if quick:
         questions = questions[:4]
     rows: list[dict[str, Any]] = []
@@ -175,9 +180,11 @@ def run(quick: bool = False) -> dict[str, Any]:
         "ct2_folder": folder,
         "rows": rows,
         "same_text": sum(r["same_text"] for r in rows),
+        "set": which,
     }
     table = Table(
-        "The gate on CTranslate2: first released sentence and whole gated answer, in process",
+        f"The gate on CTranslate2 ({which} questions): first released sentence and whole gated "
+        "answer, in process",
         [
             "decoding",
             "questions",
@@ -197,5 +204,6 @@ def run(quick: bool = False) -> dict[str, Any]:
             f"median ratio {percentile(total_ratios, 50):.2f}. CPU: " + json.dumps(data["cpu"])
         ),
     )
-    write_results("gate-pacing-quick" if quick else "gate-pacing", data, [table])
+    name = "gate-pacing" + ("" if which == "demo" else f"-{which}") + ("-quick" if quick else "")
+    write_results(name, data, [table])
     return data

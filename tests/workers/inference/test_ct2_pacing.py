@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from workers.inference.ct2_pacing import ReadPacer
 
@@ -25,9 +26,12 @@ def test_decoding_runs_ahead_of_the_reader_by_at_most_ahead_steps() -> None:
     done = threading.Event()
     thread = threading.Thread(target=_decode, args=(pacer, 10, stopped, done), daemon=True)
 
-    # when
+    # when: decoding has handed over what it may, then had time to go further
     thread.start()
-    done.wait(0.3)
+    deadline = time.monotonic() + WAIT_S
+    while pacer.decoded < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    done.wait(0.2)
 
     # then: two steps handed over, the third waits for the reader
     assert pacer.decoded == 2

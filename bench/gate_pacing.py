@@ -28,26 +28,10 @@ from bench.common import (
     setup_django,
     write_results,
 )
+from workers.inference.ct2_pacing import ReadPacer
 
 PACED, UNPACED = "paced, 2 replicas (shipped)", "unpaced, 1 replica (before)"
-
-
-class _Unpaced:
-    """A pacer that never waits: CTranslate2 decodes as fast as it can, as before."""
-
-    def __init__(self, ahead: int = 2) -> None:
-        self._closed = False
-        self.decoded = 0
-
-    def on_step(self, _step: Any) -> bool:
-        self.decoded += 1
-        return self._closed
-
-    def taken(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self._closed = True
+UNBOUNDED = 1 << 30
 
 
 @contextmanager
@@ -55,7 +39,8 @@ def _unpaced() -> Iterator[None]:
     from workers.inference import generator_ct2
 
     saved = vars(generator_ct2)["ReadPacer"]
-    setattr(generator_ct2, "ReadPacer", _Unpaced)  # noqa: B010 (not exported: patched by name)
+    # A window no reply reaches: decoding never waits for the reader, as before.
+    setattr(generator_ct2, "ReadPacer", lambda: ReadPacer(ahead=UNBOUNDED))  # noqa: B010
     try:
         yield
     finally:
@@ -91,6 +76,7 @@ def _timed(retrieval: Any, generator: Any) -> dict[str, Any]:
         judge=generator,
         critique=None,
         per_part=settings.CHATAPP_ANSWER_PER_PART,
+        evidence_first=settings.CHATAPP_ANSWER_EVIDENCE_FIRST,
         on_release=seen,
     )
     return {
@@ -200,7 +186,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             f"{data['same_text']} of {len(rows)}. Per question, paced / unpaced: first released "
             f"sentence median ratio {percentile(ratios, 50):.2f} over {len(ratios)} questions "
             f"({percentile(multi_ratios, 50) if multi_ratios else float('nan'):.2f} over the "
-            f"{len(multi_ratios)} whose draft had more than one sentence); whole gated answer "
+            f"{len(multi_ratios)} with more than one sentence judged); whole gated answer "
             f"median ratio {percentile(total_ratios, 50):.2f}. CPU: " + json.dumps(data["cpu"])
         ),
     )

@@ -187,9 +187,13 @@ class Table:
 
 
 def run_info() -> dict[str, Any]:
+    from workers.inference.hardware import cpu_info
+
     return {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "device": device_name(),
+        # Figures depend on the CPU's features (AVX2 only vs AVX512-VNNI/bf16): say which ran.
+        "cpu": cpu_info().describe(),
         "python": platform.python_version(),
     }
 

@@ -32,6 +32,16 @@ class ServerTiming:
         finally:
             self.steps.append((name, (time.perf_counter() - started) * 1000.0))
 
+    def split(self, step: str, part: str, ms: float) -> None:
+        """Move ``ms`` of the last ``step`` into a new step ``part`` (a wait timed inside it)."""
+        for index in range(len(self.steps) - 1, -1, -1):
+            name, total = self.steps[index]
+            if name == step:
+                spent = min(max(ms, 0.0), total)
+                self.steps[index] = (name, total - spent)
+                self.steps.insert(index, (part, spent))
+                return
+
     def header(self) -> str:
         return ", ".join(f"{name};dur={ms:.2f}" for name, ms in self.steps)
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.conf import settings
 
+from chatapp.core.errors import ApplicationError
 from workers.inference.base import Embedder, pick_device
 from workers.inference.registry import get_embedder
 
 logger = logging.getLogger(__name__)
 _query_threads_set = False
+ERR_QUERY_MODEL = "The search model is unavailable; try again later or ask an operator."
 
 
 def embedder() -> Embedder:
@@ -40,6 +43,48 @@ def query_embedder() -> Embedder:
 
             torch.set_num_threads(settings.CHATAPP_QUERY_THREADS)
     return embedder()
+
+
+# Query embeddings computed beside the request's database work (``PendingQueryVector``). A few
+# threads: requests served side by side each get theirs at once, as when they embedded inline.
+_query_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="query-embed")
+
+
+class PendingQueryVector:
+    """A query's embedding being computed in another thread; calling it waits for the vector.
+
+    The search's word statistics and keyword candidates need no vector, so a request starts
+    the embedding first and runs those queries meanwhile (``chunk_search_hybrid`` calls this
+    once, when it needs the vector): on 2 cores the model and Postgres each get one.
+
+    Attributes:
+        waited_ms: How long the caller was blocked waiting for the vector (0 until called).
+    """
+
+    def __init__(self, text: str) -> None:
+        self.waited_ms = 0.0
+        self._future: Future[list[float]] = _query_pool.submit(embed_query, text)
+
+    def __call__(self) -> list[float]:
+        started = time.perf_counter()
+        try:
+            return self._future.result()  # re-raises the embedder's error, if any
+        finally:
+            self.waited_ms = (time.perf_counter() - started) * 1000.0
+
+
+def embed_query(text: str) -> list[float]:
+    """One query's vector from the web process's embedder.
+
+    Raises:
+        ApplicationError: ``model_unavailable`` (503) when the model cannot load or run; the
+            cause is logged for operators, the client gets no internals.
+    """
+    try:
+        return [float(value) for value in query_embedder().embed([text])[0]]
+    except Exception as error:  # any failure of the model is the same to the client
+        logger.exception("query embedding failed")
+        raise ApplicationError("model_unavailable", ERR_QUERY_MODEL, status=503) from error
 
 
 def warm_query_embedder_in_background() -> None:

@@ -282,6 +282,9 @@ CHATAPP_TORCH_THREADS = env.int("CHATAPP_TORCH_THREADS", default=0)
 CHATAPP_QUERY_THREADS = env.int("CHATAPP_QUERY_THREADS", default=1)
 # Load the query embedder when a web process starts, so no request waits for it.
 CHATAPP_WARM_QUERY_EMBEDDER = env.bool("CHATAPP_WARM_QUERY_EMBEDDER", default=True)
+# /search computes the query's vector in another thread while its word statistics and keyword
+# candidates are fetched (chatapp/knowledge/embedding.py); false: embed first, then search.
+CHATAPP_SEARCH_EMBED_ALONGSIDE = env.bool("CHATAPP_SEARCH_EMBED_ALONGSIDE", default=True)
 # How the embedder runs: "auto" (on a CPU, CTranslate2 when its vectors match torch's and it is
 # faster, checked when the process loads it, see workers/inference/embed_engines.py; torch on a
 # GPU), "torch" or "ct2". The CTranslate2 copy (float32, same vectors) is kept in the models dir.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -39,6 +39,9 @@ from chatapp.knowledge.selectors.rescoring import (
 # length alone, then map into 0..1 with rank / (rank + 1).
 TS_RANK_NORMALIZATION: Final = 1 | 32
 ERR_EMBEDDING_DIM = "The query embedding has {got} dimensions; the index holds {want}."
+# The query's vector, or a function giving it: a search calls it once, after the queries that do
+# not need the vector (word statistics, keyword candidates), so a caller can compute it meanwhile.
+EmbeddingSource = Sequence[float] | Callable[[], Sequence[float]]
 ERR_FUSION = "Unknown fusion method {got!r}; use one of: " + ", ".join(FUSION_METHODS) + "."
 
 
@@ -84,29 +87,33 @@ _FIELDS: Final = (
 )
 
 
+def _similarity(distance: float | None) -> float:
+    """Cosine similarity from pgvector's distance; NaN while unknown (see ``_add_similarity``)."""
+    if distance is None:  # fetched before the query vector was known
+        return math.nan
+    # A zero vector has no direction: pgvector answers NaN; treat it as unrelated.
+    return 0.0 if math.isnan(float(distance)) else 1.0 - float(distance)
+
+
 def _rows(qs: QuerySet[Chunk]) -> list[Candidate]:
-    out = []
-    for row in qs.values_list(*_FIELDS):
-        distance = float(row[7])
-        out.append(
-            Candidate(
-                chunk_id=row[0],
-                document_id=row[1],
-                title=row[2],
-                text=row[3],
-                source_url=row[4],
-                heading_path=row[5],
-                anchor=row[6],
-                # A zero vector has no direction: pgvector answers NaN; treat it as unrelated.
-                similarity=0.0 if math.isnan(distance) else 1.0 - distance,
-                keyword_score=float(row[8] or 0.0),
-            )
+    return [
+        Candidate(
+            chunk_id=row[0],
+            document_id=row[1],
+            title=row[2],
+            text=row[3],
+            source_url=row[4],
+            heading_path=row[5],
+            anchor=row[6],
+            similarity=_similarity(row[7]),
+            keyword_score=float(row[8] or 0.0),
         )
-    return out
+        for row in qs.values_list(*_FIELDS)
+    ]
 
 
 def _annotated(
-    embedding: Sequence[float],
+    embedding: Sequence[float] | None,
     ts_query: SearchQuery | None,
     kb_ids: Sequence[int],
 ) -> QuerySet[Chunk]:
@@ -120,9 +127,26 @@ def _annotated(
         if ts_query is not None
         else Value(0.0, output_field=FloatField())
     )
-    return Chunk.objects.filter(knowledge_base_id__in=list(kb_ids)).annotate(
-        distance=CosineDistance("embedding", list(embedding)), kw=kw
+    distance: Any = (
+        CosineDistance("embedding", list(embedding))
+        if embedding is not None
+        else Value(None, output_field=FloatField())
     )
+    return Chunk.objects.filter(knowledge_base_id__in=list(kb_ids)).annotate(
+        distance=distance, kw=kw
+    )
+
+
+def _add_similarity(candidates: Sequence[Candidate], embedding: Sequence[float]) -> None:
+    """Cosine similarity for candidates fetched before the query vector was known."""
+    by_id = {c.chunk_id: c for c in candidates}
+    rows = (
+        Chunk.objects.filter(pk__in=list(by_id))
+        .annotate(distance=CosineDistance("embedding", list(embedding)))
+        .values_list("id", "distance")
+    )
+    for chunk_id, distance in rows:
+        by_id[chunk_id].similarity = _similarity(distance)
 
 
 def _add_lexical_fields(candidates: Sequence[Candidate]) -> None:
@@ -177,7 +201,7 @@ def _vector_candidates(
 
 
 def _keyword_candidates(
-    embedding: Sequence[float],
+    embedding: Sequence[float] | None,
     stats: QueryStats,
     kb_ids: Sequence[int],
     limit: int,
@@ -198,6 +222,13 @@ def _keyword_candidates(
 def _check_embedding(embedding: Sequence[float]) -> None:
     if len(embedding) != EMBEDDING_DIM:
         raise ValueError(ERR_EMBEDDING_DIM.format(got=len(embedding), want=EMBEDDING_DIM))
+
+
+def _vector_of(embedding: EmbeddingSource) -> list[float]:
+    """The query vector from an ``EmbeddingSource`` (calling it), checked."""
+    vector = list(embedding() if callable(embedding) else embedding)
+    _check_embedding(vector)
+    return vector
 
 
 def _hit(c: Candidate, relevance_value: float, *, with_similarity: bool = True) -> SearchHit:
@@ -281,9 +312,8 @@ def chunk_search_keyword(
         return []
     if embedding is not None:
         _check_embedding(embedding)
-    vec = list(embedding) if embedding is not None else [1.0] + [0.0] * (EMBEDDING_DIM - 1)
     stats = query_stats(terms, knowledge_base_ids)
-    found = _keyword_candidates(vec, stats, knowledge_base_ids, k)
+    found = _keyword_candidates(embedding, stats, knowledge_base_ids, k)
     for rank, c in enumerate(found):
         c.keyword_rank, c.score = rank, c.keyword_score
     if embedding is None:
@@ -302,7 +332,7 @@ class Pool:
 def chunk_search_pool(
     *,
     query: str,
-    embedding: Sequence[float],
+    embedding: EmbeddingSource,
     knowledge_base_ids: Sequence[int],
     candidates: int,
     ef_search: int,
@@ -310,9 +340,12 @@ def chunk_search_pool(
 ) -> Pool:
     """The candidate pool of a hybrid search, before fusion (``chunk_search_hybrid`` ranks it).
 
+    The word statistics and the keyword candidates are fetched first; only then is the query
+    vector asked for, so an embedding computed in another thread is ready by then or soon after.
+
     Args:
         query: The visitor's words.
-        embedding: The query's embedding.
+        embedding: The query's embedding, or a function giving it (called once).
         knowledge_base_ids: Where to search.
         candidates: Chunks per retriever.
         ef_search: HNSW candidate list size.
@@ -320,6 +353,9 @@ def chunk_search_pool(
 
     Returns:
         The pool, vector candidates first (in their order), then the keyword-only ones.
+
+    Raises:
+        ValueError: The embedding does not have the index's dimension.
     """
     terms = query_terms(query)
     if not terms or not knowledge_base_ids:
@@ -327,12 +363,20 @@ def chunk_search_pool(
     stats = query_stats(terms, knowledge_base_ids)
     ts_query = build_ts_query([t.word for t in stats.content])
     kbs = knowledge_base_ids
+    keyword = _keyword_candidates(None, stats, kbs, candidates)
+    vector = _vector_of(embedding)
     pool: dict[int, Candidate] = {}
-    for rank, c in enumerate(_vector_candidates(embedding, ts_query, kbs, candidates, ef_search)):
+    for rank, c in enumerate(_vector_candidates(vector, ts_query, kbs, candidates, ef_search)):
         c.vector_rank = rank
         pool[c.chunk_id] = c
-    for rank, c in enumerate(_keyword_candidates(embedding, stats, kbs, candidates)):
-        pool.setdefault(c.chunk_id, c).keyword_rank = rank
+    keyword_only = []
+    for rank, c in enumerate(keyword):
+        held = pool.setdefault(c.chunk_id, c)
+        held.keyword_rank = rank
+        if held is c:
+            keyword_only.append(c)
+    if keyword_only:
+        _add_similarity(keyword_only, vector)
     found = list(pool.values())
     if lexical and found:
         _add_lexical_fields(found)
@@ -362,7 +406,7 @@ def pool_rank(
 def chunk_search_hybrid(
     *,
     query: str,
-    embedding: Sequence[float],
+    embedding: EmbeddingSource,
     knowledge_base_ids: Sequence[int],
     k: int,
     fusion: FusionMethod | None = None,
@@ -379,7 +423,8 @@ def chunk_search_hybrid(
 
     Args:
         query: The visitor's words (for full-text search); cleaned with ``query_clean``.
-        embedding: The query's embedding (for vector search); embed ``query_clean(query)``.
+        embedding: The query's embedding (for vector search) of ``query_clean(query)``, or a
+            function giving it, called once after the queries that do not need it.
         knowledge_base_ids: Where to search.
         k: How many hits to return.
         fusion: One of ``FUSION_METHODS`` (``fusion.py``); ``CHATAPP_RETRIEVAL_FUSION`` when
@@ -401,7 +446,8 @@ def chunk_search_hybrid(
     method = fusion or settings.CHATAPP_RETRIEVAL_FUSION
     if method not in FUSION_METHODS:
         raise ValueError(ERR_FUSION.format(got=method))
-    _check_embedding(embedding)
+    if not callable(embedding):
+        _check_embedding(embedding)
     if not query_terms(query) or not knowledge_base_ids or k <= 0:
         return []
     weight = settings.CHATAPP_RETRIEVAL_VECTOR_WEIGHT if vector_weight is None else vector_weight

@@ -83,3 +83,58 @@ def test_search_ranks_by_meaning_and_words_and_says_who_found_it(client, key):
     steps = parse_server_timing(response.headers["Server-Timing"])
     assert list(steps) == ["limit", "auth", "parse", "embed", "search", "serialize"]
     assert all(ms >= 0.0 for ms in steps.values())
+
+
+@pytest.mark.slow
+def test_embedding_alongside_the_search_gives_what_embedding_first_gives(client, key, settings):
+    # given: real MiniLM embeddings; words that find one chunk, a meaning that finds the other
+    from chatapp.knowledge.embedding import embedder
+
+    kb = KnowledgeBaseFactory.create()
+    texts = [
+        "Refunds take 5 to 10 business days.",
+        "Standard shipping costs 4.95 EUR.",
+        "Parcels travel by courier to your door.",
+    ]
+    for i, (text, vector) in enumerate(zip(texts, embedder().embed(texts), strict=True)):
+        ChunkFactory.create(
+            document=DocumentFactory.create(knowledge_base=kb, title=f"Doc {i}"),
+            text=text,
+            embedding=vector.tolist(),
+        )
+    body = {"query": "what does shipping cost, and how long do refunds take", "k": 3}
+    # when
+    settings.CHATAPP_SEARCH_EMBED_ALONGSIDE = False
+    first = _search(client, kb.pk, key, body)
+    settings.CHATAPP_SEARCH_EMBED_ALONGSIDE = True
+    alongside = _search(client, kb.pk, key, body)
+    # then: the same hits and scores, and the same steps reported (embed: the wait)
+    assert first.status_code == alongside.status_code == 200
+    assert alongside.json() == first.json()
+    assert len(alongside.json()["results"]) == 3
+    steps = parse_server_timing(alongside.headers["Server-Timing"])
+    assert list(steps) == ["limit", "auth", "parse", "embed", "search", "serialize"]
+    assert all(ms >= 0.0 for ms in steps.values())
+
+
+@pytest.mark.parametrize("alongside", [True, False])
+def test_a_failing_search_model_gives_a_json_503(client, key, monkeypatch, settings, alongside):
+    # given: the query embedder raises, inline or in its thread (a fake: this is about the
+    # error's way back)
+    from chatapp.knowledge import embedding
+
+    class Broken:
+        def embed(self, texts):
+            raise RuntimeError("model files damaged")
+
+    monkeypatch.setattr(embedding, "query_embedder", lambda: Broken())
+    settings.CHATAPP_SEARCH_EMBED_ALONGSIDE = alongside
+    kb = KnowledgeBaseFactory.create()
+    # when
+    response = _search(client, kb.pk, key, {"query": "refunds", "k": 3})
+    # then: the client learns what is wrong, not how
+    assert response.status_code == 503
+    assert response.json()["error"] == {
+        "code": "model_unavailable",
+        "detail": "The search model is unavailable; try again later or ask an operator.",
+    }

@@ -356,8 +356,8 @@ def test_hybrid_search_runs_a_fixed_number_of_queries(kb_with_chunks, django_ass
     # given: more chunks than candidates, so the HNSW query needs no exact fallback
     kb, _ = kb_with_chunks
     # when, inside the test's transaction (outside one, the session's default ef_search needs no
-    # savepoint: test_search_hnsw.py): term statistics, savepoint, ef_search, vector, release,
-    # keyword (+ tsvectors for BM25 fusion or re-scoring)
+    # savepoint: test_search_hnsw.py): term statistics, keyword, savepoint, ef_search, vector,
+    # release (+ tsvectors for BM25 fusion or re-scoring)
     with django_assert_num_queries(6) as plain:
         sel.chunk_search_hybrid(
             query="refunds", embedding=basis((0, 1.0)), knowledge_base_ids=[kb.pk], k=2,
@@ -374,7 +374,68 @@ def test_hybrid_search_runs_a_fixed_number_of_queries(kb_with_chunks, django_ass
             candidates=2, rescore=False, fusion="adaptive",
         )  # fmt: skip
     # then
-    assert "set_config('hnsw.ef_search'" in plain.captured_queries[2]["sql"]
+    assert "set_config('hnsw.ef_search'" in plain.captured_queries[3]["sql"]
+
+
+def test_hybrid_asks_for_the_vector_once_after_the_queries_that_need_none(kb_with_chunks):
+    # given: the vector as a function, as /search passes an embedding computed meanwhile
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    kb, _ = kb_with_chunks
+    vector = basis((0, 1.0), (1, 0.6))
+    asked_after: list[int] = []
+    # when
+    with CaptureQueriesContext(connection) as queries:
+
+        def pending() -> list[float]:
+            asked_after.append(len(queries.captured_queries))
+            return vector
+
+        later = sel.chunk_search_hybrid(
+            query="cancel order", embedding=pending, knowledge_base_ids=[kb.pk], k=3
+        )
+    now = sel.chunk_search_hybrid(
+        query="cancel order", embedding=vector, knowledge_base_ids=[kb.pk], k=3
+    )
+    # then: once, after the word statistics and the keyword candidates; the same hits
+    assert asked_after == [2]
+    assert "websearch_to_tsquery" in queries.captured_queries[1]["sql"]
+    assert later == now
+
+
+def test_keyword_only_candidates_get_their_cosine_similarity(kb_with_chunks):
+    # given: the vector's one candidate is the lamp chunk; the words find a refund chunk
+    kb, chunks = kb_with_chunks
+    vector = basis((0, 0.3), (1, 1.0))
+    # when
+    pool = sel.chunk_search_pool(
+        query="refunds", embedding=vector, knowledge_base_ids=[kb.pk], candidates=1,
+        ef_search=40, lexical=False,
+    )  # fmt: skip
+    # then: found by words only, with the similarity a vector search gives it
+    found = {c.chunk_id: c for c in pool.candidates}
+    assert found[chunks[2].pk].vector_rank == 0
+    keyword_only = [c for c in pool.candidates if c.vector_rank is None]
+    assert len(keyword_only) == 1
+    expected = {
+        h.chunk_id: h.similarity
+        for h in sel.chunk_search_vector(embedding=vector, knowledge_base_ids=[kb.pk], k=3)
+    }
+    assert not math.isnan(keyword_only[0].similarity)
+    assert keyword_only[0].similarity == pytest.approx(expected[keyword_only[0].chunk_id], abs=1e-6)
+
+
+def test_a_failing_vector_function_fails_the_search(kb_with_chunks):
+    # given: the embedder raised in its thread
+    kb, _ = kb_with_chunks
+
+    def pending() -> list[float]:
+        raise RuntimeError("embedder down")
+
+    # when / then: the error reaches the caller, as an inline embedding's would
+    with pytest.raises(RuntimeError, match="embedder down"):
+        sel.chunk_search_hybrid(query="refunds", embedding=pending, knowledge_base_ids=[kb.pk], k=3)
 
 
 def test_a_small_knowledge_base_in_a_big_table_still_gets_its_nearest_chunks(db):

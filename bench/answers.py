@@ -18,6 +18,9 @@ Conditions, each on the same questions in one run:
   that answer the question are picked first (one batched yes/no call), then the answer is
   written from them only (``CHATAPP_ANSWER_EVIDENCE_FIRST``; ``gate, direct`` is the other way
   round when that setting is on).
+- ``gate, worked example``: the gate, with one worked example of a good answer (another
+  company's passages, question and answer) at the end of the system prompt, which CTranslate2
+  keeps computed between turns: does a demonstration make the small model's drafts better?
 - ``no review``: the raw draft is what the visitor sees (the answer path before the gate); on
   the demo sets only (``bench review`` compares review on and off on every set, on fixed drafts).
 
@@ -285,6 +288,35 @@ EVIDENCE_FIRST = "gate, evidence first"
 # The gate without holding a bare yes/no or a lead-in (workers.inference.gate): an ablation.
 NO_HOLD = "gate, no hold"
 DIRECT = "gate, direct"
+WORKED_EXAMPLE = "gate, worked example"
+# Another company's, so that no eval set's facts are in it; it shows what the drafts most
+# often miss: the figure first, its condition kept, a citation after each sentence.
+EXAMPLE_TEXT = (
+    "\n\nAn example of a good answer, for another company:\n"
+    "<passages>\n[1] Returns and refunds\nUnused bikes can be returned within 30 days of "
+    "delivery. Once the bike reaches our workshop, the refund is sent to your original payment "
+    "method within 5 business days.\n\n[2] Delivery\nBikes are delivered in 2 to 4 business "
+    "days.\n</passages>\n<question>\nif i send the bike back when do i get my money\n"
+    "</question>\nAnswer: The refund is sent to your original payment method within 5 business "
+    "days after the bike reaches our workshop [1]. This applies to unused bikes returned within "
+    "30 days of delivery [1]."
+)
+
+
+@contextmanager
+def _example(on: bool) -> Iterator[None]:
+    """The answerer's system prompt with the worked example appended (on), or as shipped."""
+    from workers.inference import answerer
+
+    if not on:
+        yield
+        return
+    saved = answerer.SYSTEM_PROMPT
+    answerer.SYSTEM_PROMPT = saved + EXAMPLE_TEXT
+    try:
+        yield
+    finally:
+        answerer.SYSTEM_PROMPT = saved
 
 
 @contextmanager
@@ -321,6 +353,7 @@ def _conditions(name: str, budget: int) -> list[tuple[str, bool, int]]:
         (NO_HOLD, True, budget),
         (other_way, True, budget),
         ("gate, whole passages", True, 0),
+        (WORKED_EXAMPLE, True, budget),
     ]
     conditions = [*gate, ("no review", False, budget)] if name in ("demo", "two-part") else gate
     if name == "two-part":  # the other way to answer several parts than the default's
@@ -373,7 +406,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         for condition, gate, words in _conditions(name, budget):
             outcomes = []
             for item in items:
-                with _hold(condition != NO_HOLD):
+                with _hold(condition != NO_HOLD), _example(condition == WORKED_EXAMPLE):
                     outcome = _one(
                         item,
                         kb,

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +38,11 @@ class Setting:
     grounding: bool = True
     threshold: float = 0.5
     lexical: tuple[float, float] | None = None
+    # Contextual calibration of the judge (``CalibratedJudge``): how much of the claim's
+    # P(Yes) without the passage is taken out; None: the judge as is.
+    calibration: float | None = None
+    # With calibration: also require the uncalibrated P(Yes) to reach the threshold.
+    keep_raw: bool = False
 
 
 def settings_to_compare(default_threshold: float, quick: bool) -> list[Setting]:
@@ -48,8 +55,21 @@ def settings_to_compare(default_threshold: float, quick: bool) -> list[Setting]:
     ]
     if quick:
         return base
+    calibrated = [
+        Setting(
+            f"judge calibrated (beta {beta}){' and raw' if raw else ''} >= {default_threshold}"
+            " + grounding",
+            True,
+            True,
+            default_threshold,
+            calibration=beta,
+            keep_raw=raw,
+        )
+        for beta, raw in ((1.0, False), (0.5, False), (1.0, True))
+    ]
     return (
         base
+        + calibrated
         + [
             Setting(f"judge >= {t} + grounding", True, True, t)
             for t in (0.4, 0.6, 0.7)
@@ -86,6 +106,40 @@ class CachedJudge:
         return self.cache[key]
 
 
+_PASSAGE = re.compile(r"^Passage:\n.*?\n\nClaim: ", re.DOTALL)
+NO_PASSAGE = "Passage:\n(no passage)\n\nClaim: "
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+class CalibratedJudge:
+    """The judge's P(Yes) with the claim's own plausibility taken out (contextual calibration).
+
+    A small model says Yes to claims that sound right whatever the passage says ("Switzerland
+    is in the Europe roaming zone"). The same question without the passage measures that
+    prior; the support is ``sigmoid(logit P(Yes | passage) - beta * logit P(Yes | none))``, and
+    with ``keep_raw`` no more than the uncalibrated P(Yes). One more, short, judge call a claim.
+    """
+
+    def __init__(self, judge: Any, beta: float, keep_raw: bool) -> None:
+        self.judge = judge
+        self.beta = beta
+        self.keep_raw = keep_raw
+
+    def yes_probability(self, messages: list[dict[str, str]]) -> float:
+        raw = float(self.judge.yes_probability(messages))
+        content = messages[-1]["content"]
+        if not _PASSAGE.match(content):
+            return raw
+        bare = [*messages[:-1], {**messages[-1], "content": _PASSAGE.sub(NO_PASSAGE, content)}]
+        prior = float(self.judge.yes_probability(bare))
+        calibrated = 1 / (1 + math.exp(-(_logit(raw) - self.beta * _logit(prior))))
+        return min(raw, calibrated) if self.keep_raw else calibrated
+
+
 def _draft(generator: Any, question: str, passages: list[Any], max_tokens: int) -> str:
     from workers.inference.answerer import stream_answer
 
@@ -113,6 +167,8 @@ def _gate(
 
     if not setting.review:
         return bool(draft), draft
+    if setting.calibration is not None:
+        judge = CalibratedJudge(judge, setting.calibration, setting.keep_raw)
     gate = SentenceGate(
         judge,
         question,

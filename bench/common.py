@@ -6,6 +6,7 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -199,7 +200,14 @@ def run_info() -> dict[str, Any]:
 
 
 def write_results(name: str, data: dict[str, Any], tables: Iterable[Table]) -> Path:
-    """Print the tables and write ``bench/results/<name>.json`` and ``<name>.md``."""
+    """Print the tables and write ``bench/results/<name>.json`` and ``<name>.md``.
+
+    ``CHATAPP_BENCH_TAG=avx2`` writes ``<name>-avx2.*`` instead: a run on another machine kind
+    or setting then keeps the results it would otherwise replace.
+    """
+    tag = os.environ.get("CHATAPP_BENCH_TAG", "").strip()
+    if tag:
+        name = f"{name}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', tag)}"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     tables = list(tables)
     header = f"# Benchmark: {name}\n\n{json.dumps(run_info())}\n\n"

@@ -204,21 +204,19 @@ def knowledge_base_search(
         query = kb_selectors.query_clean(body.query)
         if not any(ch.isalnum() for ch in query):
             raise ApplicationError("invalid_query", "The query has no words to search for.")
+    embedding: PendingQueryVector | list[float]
     if settings.CHATAPP_SEARCH_EMBED_ALONGSIDE:
         # The vector is computed while the search's first queries run; "embed" is the wait.
-        pending = PendingQueryVector(query)
-        with timing.step("search"):
-            hits = kb_selectors.chunk_search_hybrid(
-                query=query, embedding=pending, knowledge_base_ids=[kb.pk], k=body.k
-            )
-        timing.split("search", "embed", pending.waited_ms)
+        embedding = PendingQueryVector(query)
     else:
         with timing.step("embed"):
             embedding = embed_query(query)
-        with timing.step("search"):
-            hits = kb_selectors.chunk_search_hybrid(
-                query=query, embedding=embedding, knowledge_base_ids=[kb.pk], k=body.k
-            )
+    with timing.step("search"):
+        hits = kb_selectors.chunk_search_hybrid(
+            query=query, embedding=embedding, knowledge_base_ids=[kb.pk], k=body.k
+        )
+    if isinstance(embedding, PendingQueryVector):
+        timing.split("search", "embed", embedding.waited_ms)
     with timing.step("serialize"):
         return out.SearchResults(
             results=[

@@ -400,7 +400,10 @@ def test_hybrid_asks_for_the_vector_once_after_the_queries_that_need_none(kb_wit
     )
     # then: once, after the word statistics and the keyword candidates; the same hits
     assert asked_after == [2]
-    assert "websearch_to_tsquery" in queries.captured_queries[1]["sql"]
+    first, second = (q["sql"] for q in queries.captured_queries[:2])
+    assert "pg_stats" in first
+    assert "ts_rank_cd" in second  # the keyword candidates: ranked by words, no distance yet
+    assert "<=>" not in second
     assert later == now
 
 

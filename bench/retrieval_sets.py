@@ -25,6 +25,10 @@ Eight sets of different shapes, each indexed as a knowledge base of its own (cac
 - ``helpdesk-chat``: chat-style questions on the demo, Northwind and Ledgerly help centres, written
   by another helper that saw no search code and no other question set
   (bench/data/sets/helpdesk-chat). All held out: it confirms what the others chose.
+- ``foldoc-chat``: 1,200 encyclopedia entries of FOLDOC (the Free On-line Dictionary of
+  Computing) with chat-style questions (fillers, self-corrections; the thing asked about often
+  named, as people do), written by a third helper that saw no search code and no other question
+  set (bench/data/sets/foldoc-chat). Made in session 20, after the rule; all held out.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from typing import Any
 from bench.corpus import SETS_DIR, _index, _Source
 
 HANDBOOK_KB = "bench: Debian handbook paragraphs"
+FOLDOC_KB = "bench: FOLDOC entries"
+FOLDOC_URL = "https://foldoc.org/"
 FAQ_KB = "bench: Python docs, FAQ-linked pages"
 FAQ_MAX_PAGE_BYTES = 200_000  # the big reference pages (stdtypes, functions) cost most to embed
 
@@ -83,6 +89,21 @@ def handbook_kb_ensure(embedder: Any) -> tuple[int, dict[str, str]]:
     ]  # fmt: skip
     kb, _ = _index(HANDBOOK_KB, sources, embedder, "handbook")
     return kb, {r["source_url"]: r["id"] for r in rows}
+
+
+def foldoc_kb_ensure(embedder: Any) -> tuple[int, dict[str, str]]:
+    """Index the FOLDOC entries (one document each); return the kb and url -> id."""
+    from urllib.parse import quote
+
+    rows = _jsonl(SETS_DIR / "foldoc-chat" / "paragraphs.jsonl")
+    urls = {r["id"]: FOLDOC_URL + quote(r["title"]) + "#" + r["id"] for r in rows}
+    sources = [
+        _Source(urls[r["id"]], r["title"], "", urls[r["id"]],
+                f"# {r['title']}\n\n{r['text']}\n".encode())
+        for r in rows
+    ]  # fmt: skip
+    kb, _ = _index(FOLDOC_KB, sources, embedder, "foldoc")
+    return kb, {url: key for key, url in urls.items()}
 
 
 def faq_pages() -> frozenset[str]:
@@ -195,4 +216,11 @@ def _load_sets(embedder: Any, log: Callable[[str], None], wanted: set[str]) -> l
                 keys_union.update(keys)
                 chat.append(Question(r["question"], frozenset([r["page"]]), r["split"], kb))
         out.append(RetrievalSet("helpdesk-chat", tuple(chat), keys_union))
+    foldoc = SETS_DIR / "foldoc-chat"
+    if (foldoc / "retrieval.jsonl").is_file() and (not wanted or "foldoc-chat" in wanted):
+        kb, url_to_id = foldoc_kb_ensure(embedder)
+        keys = _keys_by_url(kb, url_to_id)
+        rows = _jsonl(foldoc / "retrieval.jsonl")
+        qs = tuple(Question(r["question"], frozenset([r["doc"]]), r["split"], kb) for r in rows)
+        out.append(RetrievalSet("foldoc-chat", qs, keys))
     return out

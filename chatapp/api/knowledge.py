@@ -199,16 +199,17 @@ def knowledge_base_search(
     from chatapp.knowledge.embedding import PendingQueryVector, embed_query
 
     timing = timing_for(request)
+    embedding: PendingQueryVector | list[float] | None = None
     with timing.step("parse"):
-        kb = kb_selectors.knowledge_base_get(kb_id)
         query = kb_selectors.query_clean(body.query)
         if not any(ch.isalnum() for ch in query):
             raise ApplicationError("invalid_query", "The query has no words to search for.")
-    embedding: PendingQueryVector | list[float]
-    if settings.CHATAPP_SEARCH_EMBED_ALONGSIDE:
-        # The vector is computed while the search's first queries run; "embed" is the wait.
-        embedding = PendingQueryVector(query)
-    else:
+        if settings.CHATAPP_SEARCH_EMBED_ALONGSIDE:
+            # The vector is computed while the knowledge base lookup and the search's first
+            # queries run; "embed" is the wait.
+            embedding = PendingQueryVector(query)
+        kb = kb_selectors.knowledge_base_get(kb_id)
+    if embedding is None:
         with timing.step("embed"):
             embedding = embed_query(query)
     with timing.step("search"):

@@ -295,13 +295,15 @@ CHATAPP_EMBED_BATCH_SIZE = env.int("CHATAPP_EMBED_BATCH_SIZE", default=0)
 # --- Pipeline knobs ---------------------------------------------------------------------------
 CHATAPP_RETRIEVAL_K = env.int("CHATAPP_RETRIEVAL_K", default=4)
 # Hybrid search: how vector and keyword candidates are fused (rrf, convex, convex-bm25, adaptive;
-# chatapp/knowledge/selectors/fusion.py). Chosen on seven evaluation sets and confirmed on an
-# eighth written later by someone who saw no search code (`make bench`,
-# bench/results/retrieval.md, docs/notes/issue-7-fusion.md): convex with vector weight 0.9 had
-# the largest smallest margin over the better single retriever (ties within noise broken by the
-# mean margin); it is never worse than keyword only or vector only on any set beyond noise.
-# Re-scoring gained only in-sample, so it is off.
-CHATAPP_RETRIEVAL_FUSION = env("CHATAPP_RETRIEVAL_FUSION", default="convex")
+# chatapp/knowledge/selectors/fusion.py). Chosen on seven evaluation sets and confirmed on two
+# more written later by people who saw no search code (`make bench`,
+# bench/results/retrieval.md, docs/notes/issue-7-fusion.md): adaptive (pool BM25, the vector
+# share 0.9 falling to 0.6 as the keyword leg's best chunk holds more of the query's rare words)
+# had the largest smallest margin over the better single retriever (ties within noise broken by
+# the mean margin); it is never worse than keyword only or vector only on any set beyond noise.
+# The vector weight applies to convex and convex-bm25 only. Re-scoring gained only in-sample,
+# so it is off.
+CHATAPP_RETRIEVAL_FUSION = env("CHATAPP_RETRIEVAL_FUSION", default="adaptive")
 CHATAPP_RETRIEVAL_VECTOR_WEIGHT = env.float("CHATAPP_RETRIEVAL_VECTOR_WEIGHT", default=0.9)
 # Drop chat fillers ("uh", "thanks") from the query before both retrievers see it
 # (chatapp/knowledge/selectors/normalise.py).
@@ -310,6 +312,11 @@ CHATAPP_RETRIEVAL_NORMALISE_QUERY = env.bool("CHATAPP_RETRIEVAL_NORMALISE_QUERY"
 # written independently of the normaliser (bench/data/sets/handbook-chat) it cost 0.11-0.13 MRR, as
 # real corrections lean on what came before (docs/notes/issue-7-fusion.md, session 16).
 CHATAPP_RETRIEVAL_STRIP_FALSE_START = env.bool("CHATAPP_RETRIEVAL_STRIP_FALSE_START", default=False)
+# Rare query words (outside the column statistics' commonest lexemes) take their exact count in
+# the searched knowledge bases as BM25's document frequency, instead of half the least common
+# element's; the count is made anyway, to know whether the word is present. Same quality within
+# noise, and a rare word's IDF no longer depends on what other knowledge bases the table holds.
+CHATAPP_RETRIEVAL_EXACT_RARE_DF = env.bool("CHATAPP_RETRIEVAL_EXACT_RARE_DF", default=True)
 CHATAPP_RETRIEVAL_RRF_K = env.int("CHATAPP_RETRIEVAL_RRF_K", default=60)
 CHATAPP_RETRIEVAL_CANDIDATES = env.int("CHATAPP_RETRIEVAL_CANDIDATES", default=40)
 CHATAPP_RETRIEVAL_RESCORE = env.bool("CHATAPP_RETRIEVAL_RESCORE", default=False)

@@ -99,15 +99,15 @@ SELECT w.word,
        f.freq,
        (SELECT s.freqs[array_length(s.elems, 1) + 1] FROM s),
        (SELECT reltuples FROM pg_class WHERE oid = %(table)s::regclass),
-       CASE WHEN cardinality(lx.lexemes) = 0 THEN false
-            WHEN f.freq IS NOT NULL THEN true
-            ELSE (SELECT count(*) FROM {_CHUNK_TABLE} c
+       CASE WHEN cardinality(lx.lexemes) = 0 THEN 0
+            WHEN f.freq IS NOT NULL THEN NULL
+            ELSE COALESCE(NULLIF((SELECT count(*) FROM {_CHUNK_TABLE} c
                   WHERE c.knowledge_base_id = ANY(%(kbs)s)
-                    AND c.search_vector @@ websearch_to_tsquery(%(config)s::regconfig, w.word)) > 0
-              OR (w.parts <> '' AND (SELECT count(*) FROM {_CHUNK_TABLE} c
-                  WHERE c.knowledge_base_id = ANY(%(kbs)s)
-                    AND c.search_vector @@ websearch_to_tsquery(%(config)s::regconfig, w.parts))
-                  > 0)
+                    AND c.search_vector @@ websearch_to_tsquery(%(config)s::regconfig, w.word)), 0),
+                  CASE WHEN w.parts <> '' THEN (SELECT count(*) FROM {_CHUNK_TABLE} c
+                      WHERE c.knowledge_base_id = ANY(%(kbs)s)
+                        AND c.search_vector @@ websearch_to_tsquery(%(config)s::regconfig, w.parts))
+                  END, 0)
        END
 FROM unnest(%(words)s::text[], %(parts)s::text[]) WITH ORDINALITY AS w(word, parts, i)
 CROSS JOIN LATERAL (
@@ -124,12 +124,13 @@ ORDER BY w.i
 def query_stats(terms: Sequence[str], knowledge_base_ids: Sequence[int]) -> QueryStats:
     """Each query word's lexemes, estimated document frequency and presence, in one query.
 
-    Frequencies come from the column statistics (table-wide, refreshed by ANALYZE; a catalog
-    read, not a count); a word outside the most common elements counts as half the least
-    common one, and without statistics (a table never analysed) as 0. A word among the common
-    elements counts as present; whether the searched knowledge bases hold a rarer one is
-    counted through the GIN index (a count, not EXISTS: EXISTS would make the planner scan the
-    table for a word that is not there).
+    A common word's frequency comes from the column statistics (the ~1000 commonest lexemes,
+    table-wide, refreshed by ANALYZE; a catalog read, not a count) and it counts as present.
+    A rarer word is counted in the searched knowledge bases through the GIN index (a count,
+    not EXISTS: EXISTS would make the planner scan the table for a word that is not there).
+    That count is its frequency when ``CHATAPP_RETRIEVAL_EXACT_RARE_DF`` is on; otherwise it
+    only says whether the word is present, and the word counts as half the least common
+    element (0 without statistics, in a table never analysed).
 
     Args:
         terms: Words from ``query_terms``.
@@ -153,10 +154,15 @@ def query_stats(terms: Sequence[str], knowledge_base_ids: Sequence[int]) -> Quer
         cursor.execute(_TERM_STATS_SQL, params)
         rows = cursor.fetchall()
     total = max(int(rows[0][4] or 0), 0)
+    exact = settings.CHATAPP_RETRIEVAL_EXACT_RARE_DF
     out = []
-    for word, lexemes, freq, floor, _, present in rows:
-        estimate = freq if freq is not None else (floor or 0.0) / 2.0
-        out.append(QueryTerm(word, tuple(lexemes or ()), round(estimate * total), bool(present)))
+    for word, lexemes, freq, floor, _, count in rows:
+        if freq is not None:  # a common word: present, frequency from the statistics
+            df, present = round(freq * total), True
+        else:
+            df = int(count) if exact else round((floor or 0.0) / 2.0 * total)
+            present = bool(count)
+        out.append(QueryTerm(word, tuple(lexemes or ()), df, present))
     return QueryStats(tuple(out), total)
 
 

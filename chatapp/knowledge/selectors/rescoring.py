@@ -97,13 +97,28 @@ class Candidate:
     keyword_rank: int | None = None  # 0-based rank in the keyword list
     score: float = 0.0
     _tf: dict[str, int] | None = field(default=None, repr=False)
+    _length: int | None = field(default=None, repr=False)
 
     @property
     def term_frequencies(self) -> dict[str, int]:
-        """Lexeme → occurrences in the chunk (parsed once from ``vector_text``)."""
+        """Lexeme → occurrences in the chunk (parsed once from ``vector_text``).
+
+        After ``set_counts``, only the query's lexemes are there.
+        """
         if self._tf is None:
             self._tf = parse_tsvector(self.vector_text)
         return self._tf
+
+    @property
+    def length(self) -> int:
+        """How many words the chunk indexes (positions in its tsvector), BM25's length."""
+        if self._length is None:
+            self._length = sum(self.term_frequencies.values())
+        return self._length
+
+    def set_counts(self, query_lexemes: dict[str, int], length: int) -> None:
+        """Take the query lexemes' counts and the length from the database, not the tsvector."""
+        self._tf, self._length = query_lexemes, length
 
 
 # --- Fusion -----------------------------------------------------------------------------------
@@ -154,7 +169,7 @@ def _tf(term: QueryTerm, tf: dict[str, int]) -> int:
 def bm25(candidate: Candidate, stats: QueryStats, avg_length: float) -> float:
     """BM25 of a chunk for the query; lengths count indexed words (positions)."""
     tf = candidate.term_frequencies
-    length = sum(tf.values())
+    length = candidate.length
     norm = BM25_K1 * (1.0 - BM25_B + BM25_B * length / max(avg_length, 1.0))
     score = 0.0
     for term in stats.content:
@@ -188,7 +203,7 @@ def rescore_candidates(candidates: list[Candidate], stats: QueryStats) -> list[C
     top, rest = candidates[:RESCORE_DEPTH], candidates[RESCORE_DEPTH:]
     if not top:
         return candidates
-    avg = sum(sum(c.term_frequencies.values()) for c in top) / len(top)
+    avg = sum(c.length for c in top) / len(top)
     lexical = [bm25(c, stats, avg) for c in top]
     best = max(lexical) or 1.0
     for c, bm in zip(top, lexical, strict=True):

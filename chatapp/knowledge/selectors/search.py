@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from django.conf import settings
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection, transaction
-from django.db.models import F, FloatField, QuerySet, TextField, Value
-from django.db.models.functions import Cast
+from django.db.models import F, FloatField, QuerySet, Value
 from pgvector.django import CosineDistance
 
 from chatapp.knowledge.models import EMBEDDING_DIM, FTS_CONFIG, Chunk
+from chatapp.knowledge.selectors.evidence import LexicalFields, add_evidence, similarity_of
 from chatapp.knowledge.selectors.fusion import (
     FUSION_METHODS,
     LEXICAL_METHODS,
@@ -87,14 +86,6 @@ _FIELDS: Final = (
 )
 
 
-def _similarity(distance: float | None) -> float:
-    """Cosine similarity from pgvector's distance; NaN while unknown (see ``_add_similarity``)."""
-    if distance is None:  # fetched before the query vector was known
-        return math.nan
-    # A zero vector has no direction: pgvector answers NaN; treat it as unrelated.
-    return 0.0 if math.isnan(float(distance)) else 1.0 - float(distance)
-
-
 def _rows(qs: QuerySet[Chunk]) -> list[Candidate]:
     return [
         Candidate(
@@ -105,7 +96,7 @@ def _rows(qs: QuerySet[Chunk]) -> list[Candidate]:
             source_url=row[4],
             heading_path=row[5],
             anchor=row[6],
-            similarity=_similarity(row[7]),
+            similarity=similarity_of(row[7]),
             keyword_score=float(row[8] or 0.0),
         )
         for row in qs.values_list(*_FIELDS)
@@ -135,40 +126,6 @@ def _annotated(
     return Chunk.objects.filter(knowledge_base_id__in=list(kb_ids)).annotate(
         distance=distance, kw=kw
     )
-
-
-def _add_similarity(candidates: Sequence[Candidate], embedding: Sequence[float]) -> None:
-    """Cosine similarity for candidates fetched before the query vector was known."""
-    by_id = {c.chunk_id: c for c in candidates}
-    rows = (
-        Chunk.objects.filter(pk__in=list(by_id))
-        .annotate(distance=CosineDistance("embedding", list(embedding)))
-        .values_list("id", "distance")
-    )
-    for chunk_id, distance in rows:
-        by_id[chunk_id].similarity = _similarity(distance)
-
-
-def _add_lexical_fields(candidates: Sequence[Candidate]) -> None:
-    """Fetch the tsvectors the re-scorer reads, for these candidates only.
-
-    A separate query: in the candidate queries Postgres would cast every matching row's
-    tsvector to text before sorting, not just the rows kept.
-    """
-    by_id = {c.chunk_id: c for c in candidates}
-    rows = (
-        Chunk.objects.filter(pk__in=list(by_id))
-        .annotate(
-            sv=Cast("search_vector", TextField()),
-            hv=Cast(
-                SearchVector("document__title", "heading_path", config=FTS_CONFIG), TextField()
-            ),
-        )
-        .values_list("id", "sv", "hv")
-    )
-    for chunk_id, sv, hv in rows:
-        by_id[chunk_id].vector_text = sv or ""
-        by_id[chunk_id].heading_vector_text = hv or ""
 
 
 def _vector_candidates(
@@ -336,7 +293,7 @@ def chunk_search_pool(
     knowledge_base_ids: Sequence[int],
     candidates: int,
     ef_search: int,
-    lexical: bool,
+    lexical: LexicalFields,
 ) -> Pool:
     """The candidate pool of a hybrid search, before fusion (``chunk_search_hybrid`` ranks it).
 
@@ -349,7 +306,9 @@ def chunk_search_pool(
         knowledge_base_ids: Where to search.
         candidates: Chunks per retriever.
         ef_search: HNSW candidate list size.
-        lexical: Also fetch every candidate's tsvector (for BM25 and re-scoring).
+        lexical: What the lexical methods need besides the scores: ``"counts"`` of the
+            query's lexemes (BM25 fusion), ``"tsvectors"`` (re-scoring, the benchmark), or
+            ``"none"`` (``evidence.py``).
 
     Returns:
         The pool, vector candidates first (in their order), then the keyword-only ones.
@@ -375,11 +334,8 @@ def chunk_search_pool(
         held.keyword_rank = rank
         if held is c:
             keyword_only.append(c)
-    if keyword_only:
-        _add_similarity(keyword_only, vector)
     found = list(pool.values())
-    if lexical and found:
-        _add_lexical_fields(found)
+    add_evidence(found, keyword_only, vector, stats, lexical)
     return Pool(found, stats)
 
 
@@ -393,7 +349,8 @@ def pool_rank(
 ) -> list[Candidate]:
     """Fuse a pool and sort it, best first (re-scored on top when ``rescore``).
 
-    The pool must hold tsvectors (``lexical=True``) for the BM25-based methods and re-scoring.
+    The pool must hold counts or tsvectors for the BM25-based methods, tsvectors for
+    re-scoring (``chunk_search_pool``'s ``lexical``).
     """
     found = list(pool.candidates)
     fuse_pool(found, pool.stats, fusion, vector_weight=vector_weight, rrf_k=rrf_k)
@@ -458,7 +415,7 @@ def chunk_search_hybrid(
         knowledge_base_ids=knowledge_base_ids,
         candidates=max(candidates or settings.CHATAPP_RETRIEVAL_CANDIDATES, k),
         ef_search=ef_search or settings.CHATAPP_HNSW_EF_SEARCH,
-        lexical=use_rescore or method in LEXICAL_METHODS,
+        lexical=("tsvectors" if use_rescore else "counts" if method in LEXICAL_METHODS else "none"),
     )
     found = pool_rank(
         pool,

@@ -414,7 +414,7 @@ def test_keyword_only_candidates_get_their_cosine_similarity(kb_with_chunks):
     # when
     pool = sel.chunk_search_pool(
         query="refunds", embedding=vector, knowledge_base_ids=[kb.pk], candidates=1,
-        ef_search=40, lexical=False,
+        ef_search=40, lexical="none",
     )  # fmt: skip
     # then: found by words only, with the similarity a vector search gives it
     found = {c.chunk_id: c for c in pool.candidates}
@@ -461,8 +461,10 @@ def test_a_small_knowledge_base_in_a_big_table_still_gets_its_nearest_chunks(db)
     assert [h.chunk_id for h in hits] == [c.pk for c in mine]
 
 
-def test_term_statistics_without_analyze_count_every_word_as_rare(kb_with_chunks):
-    # given: a table ANALYZE never saw (no column statistics in this transaction)
+def test_estimated_statistics_without_analyze_count_every_word_as_rare(kb_with_chunks, settings):
+    # given: a table ANALYZE never saw (no column statistics in this transaction), and rare
+    # words estimated from the statistics rather than counted
+    settings.CHATAPP_RETRIEVAL_EXACT_RARE_DF = False
     kb, _ = kb_with_chunks
     # when
     stats = sel.query_stats(["the", "refunds", "lamps", "zebras"], [kb.pk])
@@ -492,6 +494,49 @@ def test_term_statistics_estimate_frequencies_from_analyze(db):
     # then
     assert stats.total == 40
     assert [(t.word, t.df) for t in stats.terms] == [("refunds", 30), ("lamps", 10), ("zebra", 0)]
+
+
+def test_rare_words_take_their_exact_count(db, settings):
+    # given: "lamp" in 3 chunks of this knowledge base and 2 of another, never analysed
+    settings.CHATAPP_RETRIEVAL_EXACT_RARE_DF = True
+    kb, other = KnowledgeBaseFactory.create(), KnowledgeBaseFactory.create()
+    for base, n in ((kb, 3), (other, 2)):
+        doc = DocumentFactory.create(knowledge_base=base)
+        for i in range(n):
+            ChunkFactory.create(document=doc, knowledge_base=base, text=f"lamp refund {i}")
+    ChunkFactory.create(document=DocumentFactory.create(knowledge_base=kb), knowledge_base=kb,
+                        text="The hub needs 5 GHz Wi-Fi.")  # fmt: skip
+    # when
+    stats = sel.query_stats(["the", "lamps", "zebra", "5ghz"], [kb.pk])
+    # then: counted in the searched knowledge base only; "5ghz" by its parts
+    assert [(t.word, t.df, t.present) for t in stats.terms] == [
+        ("the", 0, False),
+        ("lamps", 3, True),
+        ("zebra", 0, False),
+        ("5ghz", 1, True),
+    ]
+
+
+def test_common_words_keep_the_statistics_frequency_with_exact_rare_counts(db, settings):
+    # given: "refund" in 30 of 40 chunks (a common element after ANALYZE)
+    from django.db import connection
+
+    settings.CHATAPP_RETRIEVAL_EXACT_RARE_DF = True
+    kb = KnowledgeBaseFactory.create()
+    doc = DocumentFactory.create(knowledge_base=kb)
+    for i in range(40):
+        words = ["refund"] * (i < 30) + ["lamp"] * (i >= 30) + [f"filler{i}"]
+        ChunkFactory.create(document=doc, knowledge_base=kb, text=" ".join(words))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE knowledge_chunk")
+    # when
+    stats = sel.query_stats(["refunds", "lamps", "zebra"], [kb.pk])
+    # then
+    assert [(t.word, t.df, t.present) for t in stats.terms] == [
+        ("refunds", 30, True),
+        ("lamps", 10, True),
+        ("zebra", 0, False),
+    ]
 
 
 def test_a_word_is_known_when_its_letter_and_digit_parts_are(db):

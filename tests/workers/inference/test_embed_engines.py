@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from workers.inference import embed_engines
-from workers.inference.base import ModelError
+from workers.inference.base import Embedder, ModelError
 from workers.inference.embed_engines import build_embedder, ct2_embedder_folder, vectors_agree
 
 
@@ -53,7 +53,7 @@ def test_auto_keeps_the_faster_engine_and_says_by_how_much(
 ) -> None:
     # given: the timings are scripted; the agreement check runs for real
     timings = {"ct2-float32": 4.0, "torch": 9.0}
-    monkeypatch.setattr(embed_engines, "_query_ms", lambda embedder: timings[embedder.engine])
+    monkeypatch.setattr(embed_engines, "_probe_ms", lambda embedder, text: timings[embedder.engine])
 
     # when
     fast, why_fast = build_embedder(tiny_embedder_dir, device="cpu", models_dir=tmp_path)
@@ -62,9 +62,40 @@ def test_auto_keeps_the_faster_engine_and_says_by_how_much(
 
     # then
     assert fast.engine == "ct2-float32"
-    assert why_fast == "4.0 ms a query on ct2 vs 9.0 ms on torch, measured at load"
+    assert why_fast == (
+        "4.0 ms a query on ct2 vs 9.0 ms on torch (ratio 0.44 per query), measured at load"
+    )
     assert slow.engine == "torch"
-    assert why_slow == "12.0 ms a query on ct2 vs 9.0 ms on torch, measured at load"
+    assert why_slow == (
+        "12.0 ms a query on ct2 vs 9.0 ms on torch (ratio 1.33 per query), measured at load"
+    )
+
+
+def test_auto_times_the_engines_in_turn_so_a_burst_of_load_falls_on_both(
+    tiny_embedder_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: ct2 is the faster engine, but every call in the first half of the probes is 30 ms
+    # slower (neighbour processes loading); timed one engine after the other, ct2 would take
+    # the whole burst
+    base = {"ct2-float32": 4.0, "torch": 9.0}
+    calls: list[str] = []
+    probes = embed_engines.PROBE_ROUNDS * len(embed_engines.PROBE_TEXTS) * 2
+
+    def probe(embedder: Embedder, text: str) -> float:
+        calls.append(embedder.engine)
+        return base[embedder.engine] + (30.0 if len(calls) <= probes // 2 else 0.0)
+
+    monkeypatch.setattr(embed_engines, "_probe_ms", probe)
+
+    # when
+    embedder, why = build_embedder(tiny_embedder_dir, device="cpu", models_dir=tmp_path)
+
+    # then: the calls alternate, and ct2 stays
+    assert len(calls) == probes
+    assert all(calls[i] != calls[i + 1] for i in range(0, probes, 2))
+    assert calls[:4] == ["ct2-float32", "torch", "torch", "ct2-float32"]
+    assert embedder.engine == "ct2-float32"
+    assert "ratio" in why
 
 
 def test_auto_stays_on_torch_when_the_vectors_differ(

@@ -298,7 +298,7 @@ CHATAPP_RETRIEVAL_K = env.int("CHATAPP_RETRIEVAL_K", default=4)
 # chatapp/knowledge/selectors/fusion.py). Chosen on seven evaluation sets and confirmed on two
 # more written later by people who saw no search code (`make bench`,
 # bench/results/retrieval.md, docs/notes/issue-7-fusion.md): adaptive (pool BM25, the vector
-# share 0.9 falling to 0.6 as the keyword leg's best chunk holds more of the query's rare words)
+# share 0.95 falling to 0.7 as the keyword leg's best chunk holds more of the query's rare words)
 # had the largest smallest margin over the better single retriever (ties within noise broken by
 # the mean margin); it is never worse than keyword only or vector only on any set beyond noise.
 # The vector weight applies to convex and convex-bm25 only. Re-scoring gained only in-sample,

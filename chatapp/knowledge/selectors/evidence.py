@@ -4,7 +4,7 @@ The candidate queries return each chunk's text and both retrievers' scores. What
 beyond that is fetched here, for the pool's few dozen chunks only:
 - the cosine similarity of keyword-only candidates, found before the query vector was known;
 - for BM25 (``convex-bm25``, ``adaptive``): how often each query lexeme occurs in the chunk and
-  how many words it indexes, counted by Postgres (``counts``), so Python parses no tsvector;
+  how many lexemes it indexes, from Postgres (``counts``), so Python parses no whole tsvector;
 - for re-scoring and the benchmark: the whole tsvectors as text (``tsvectors``).
 """
 
@@ -21,26 +21,20 @@ from django.db.models.functions import Cast
 from pgvector.django import CosineDistance
 
 from chatapp.knowledge.models import FTS_CONFIG, Chunk
-from chatapp.knowledge.selectors.rescoring import Candidate, QueryStats
+from chatapp.knowledge.selectors.rescoring import Candidate, QueryStats, parse_tsvector
 
 # What a pool fetches for the lexical methods: nothing, the query lexemes' counts, or tsvectors.
 LexicalFields = Literal["none", "counts", "tsvectors"]
 _CHUNK_TABLE: Final = Chunk._meta.db_table
-# An unpositioned lexeme counts once, as parse_tsvector counts it.
+# The chunk's tsvector cut to the query's lexemes (marked with weight A, then kept; the column has
+# no weights of its own), and its number of lexemes: all in C, where unnesting every lexeme
+# cost the query twice as much.
 _COUNTS_SQL: Final = f"""
 SELECT c.id,
        CASE WHEN c.id = ANY(%(unscored)s) THEN c.embedding <=> %(vector)s::vector END,
-       w.length, w.lexemes, w.counts
+       length(c.search_vector),
+       ts_filter(setweight(c.search_vector, 'A', %(lexemes)s::text[]), '{{a}}')::text
 FROM {_CHUNK_TABLE} AS c
-CROSS JOIN LATERAL (
-    SELECT coalesce(sum(n), 0) AS length,
-           coalesce(array_agg(u.lexeme) FILTER (WHERE u.lexeme = ANY(%(lexemes)s::text[])),
-                    '{{}}') AS lexemes,
-           coalesce(array_agg(n) FILTER (WHERE u.lexeme = ANY(%(lexemes)s::text[])),
-                    '{{}}') AS counts
-    FROM unnest(c.search_vector) AS u
-    CROSS JOIN LATERAL (SELECT coalesce(array_length(u.positions, 1), 1) AS n) AS p
-) AS w
 WHERE c.id = ANY(%(ids)s)
 """  # noqa: S608  (the table name is the model's; every value is a bound parameter)
 
@@ -71,7 +65,7 @@ def add_counts(
     embedding: Sequence[float],
     stats: QueryStats,
 ) -> None:
-    """The query lexemes' counts and word totals of every candidate; similarity of ``unscored``.
+    """The query lexemes' counts and lexeme totals of every candidate; similarity of ``unscored``.
 
     One query: the keyword-only candidates' similarity rides along, so BM25 fusion costs no
     more round trips than convex fusion.
@@ -87,11 +81,11 @@ def add_counts(
     with connection.cursor() as cursor:
         cursor.execute(_COUNTS_SQL, params)
         rows = cursor.fetchall()
-    for chunk_id, distance, length, lexemes, counts in rows:
+    for chunk_id, distance, length, held in rows:
         c = by_id[chunk_id]
         if chunk_id in unscored_ids:
             c.similarity = similarity_of(distance)
-        c.set_counts(dict(zip(lexemes, counts, strict=True)), int(length))
+        c.set_counts(parse_tsvector(held), int(length))
 
 
 def add_tsvectors(candidates: Sequence[Candidate]) -> None:

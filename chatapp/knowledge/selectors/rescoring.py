@@ -111,9 +111,9 @@ class Candidate:
 
     @property
     def length(self) -> int:
-        """How many words the chunk indexes (positions in its tsvector), BM25's length."""
+        """How many distinct lexemes the chunk indexes: BM25's length (``length(tsvector)``)."""
         if self._length is None:
-            self._length = sum(self.term_frequencies.values())
+            self._length = len(self.term_frequencies)
         return self._length
 
     def set_counts(self, query_lexemes: dict[str, int], length: int) -> None:
@@ -167,7 +167,11 @@ def _tf(term: QueryTerm, tf: dict[str, int]) -> int:
 
 
 def bm25(candidate: Candidate, stats: QueryStats, avg_length: float) -> float:
-    """BM25 of a chunk for the query; lengths count indexed words (positions)."""
+    """BM25 of a chunk for the query; lengths count distinct lexemes (as Postgres' ``length``).
+
+    Distinct lexemes rather than words: Postgres gives that count without reading every lexeme's
+    positions, and it orders chunks by length much as the word count does.
+    """
     tf = candidate.term_frequencies
     length = candidate.length
     norm = BM25_K1 * (1.0 - BM25_B + BM25_B * length / max(avg_length, 1.0))

@@ -86,6 +86,11 @@ _NEGATIONS = re.compile(
 )
 _NOT_AUXILIARY = re.compile(r"\b\w+n['\u2019]t\b", re.IGNORECASE)  # don't, won't, isn't
 _ANSWER_OPENER = re.compile(r"^\W*(?:yes|no)\b[,.!:;]?\s*", re.IGNORECASE)
+# Words that point at the passages instead of saying anything: "This is stated in passage [3]."
+# after a bare yes is still a bare yes (docs/notes/issue-6.md, session 20).
+_POINTER_WORDS = content_words(
+    "passage passages stated mentioned according source sources document"
+)
 _NUMBER_WORDS = re.compile(
     r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
     r"thirty|forty|fifty|sixty|ninety|hundred|thousand|once|twice|free)\b",
@@ -196,7 +201,7 @@ def bare_answer(text: str, question: str) -> bool:
         return False
     # "won't", "not": the polarity again, not a fact ("No, there won't be a fee.")
     said = _NEGATIONS.sub(" ", _NOT_AUXILIARY.sub(" ", _ANSWER_OPENER.sub("", text)))
-    return content_words(said) <= content_words(question)
+    return content_words(said) - _POINTER_WORDS <= content_words(question)
 
 
 def is_lead_in(sentence: str) -> bool:

@@ -491,6 +491,25 @@ def test_a_bare_yes_alone_is_never_shown_and_stops_the_answer(scripted):
     assert "tells the customer nothing" in result.critique()
 
 
+def test_a_pointer_to_the_passages_does_not_stand_for_the_fact(scripted):
+    # given: a bare yes, then a sentence that only says where it is written (a recorded
+    # Ledgerly answer had this shape and was wrong)
+    generator = scripted(reply="Yes, there will be a fee. This is stated in passage [1].")
+    judge = scripted(yes=[0.9, 0.9])
+    released: list[str] = []
+
+    # when
+    result = gated_answer(
+        generator, "will there be a fee?", [FEES], judge=judge, on_release=released.append
+    )
+
+    # then: neither is shown, and the rewrite is asked for the fact
+    assert released == []
+    assert result.blocked is not None
+    assert result.blocked.grounding == gate_module.BARE_ANSWER
+    assert [c.approved for c in result.checks] == [False, False]
+
+
 def test_a_yes_with_a_fact_of_its_own_is_released_at_once(scripted):
     # given
     generator = scripted(reply="Yes, a fee of 5 GBP is added [1]. Pay on time [1].")

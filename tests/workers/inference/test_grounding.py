@@ -143,6 +143,8 @@ def test_restates_question(sentence, expected):
         ("Yes, Klarna. [1]", False),  # one word of its own is a fact
         ("There will be a fee. [1]", False),  # no yes or no: restates_question's matter
         ("Yes.", True),
+        ("Yes, there will be a fee. This is stated in passage [1].", True),  # a pointer, no fact
+        ("Yes, according to the passage, there will be a fee of 5 GBP. [1]", False),
     ],
 )
 def test_bare_answer(text, expected):

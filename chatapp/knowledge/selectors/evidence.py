@@ -85,7 +85,7 @@ def add_counts(
         c = by_id[chunk_id]
         if chunk_id in unscored_ids:
             c.similarity = similarity_of(distance)
-        c.set_counts(parse_tsvector(held), int(length))
+        c.set_counts(parse_tsvector(held), int(length or 0))
 
 
 def add_tsvectors(candidates: Sequence[Candidate]) -> None:

@@ -478,10 +478,13 @@ def test_estimated_statistics_without_analyze_count_every_word_as_rare(kb_with_c
     assert stats.unknown_share == pytest.approx(1 / 3)
 
 
-def test_term_statistics_estimate_frequencies_from_analyze(db):
-    # given: "refund" in 30 of 40 chunks, "lamp" in 10, "zebra" in none
+@pytest.mark.parametrize("exact_rare", [False, True])
+def test_common_words_take_their_frequency_from_analyze(db, settings, exact_rare):
+    # given: "refund" in 30 of 40 chunks, "lamp" in 10 (common elements after ANALYZE), "zebra"
+    # in none; rare words counted or estimated, which common words do not depend on
     from django.db import connection
 
+    settings.CHATAPP_RETRIEVAL_EXACT_RARE_DF = exact_rare
     kb = KnowledgeBaseFactory.create()
     doc = DocumentFactory.create(knowledge_base=kb)
     for i in range(40):
@@ -493,7 +496,11 @@ def test_term_statistics_estimate_frequencies_from_analyze(db):
     stats = sel.query_stats(["refunds", "lamps", "zebra"], [kb.pk])
     # then
     assert stats.total == 40
-    assert [(t.word, t.df) for t in stats.terms] == [("refunds", 30), ("lamps", 10), ("zebra", 0)]
+    assert [(t.word, t.df, t.present) for t in stats.terms] == [
+        ("refunds", 30, True),
+        ("lamps", 10, True),
+        ("zebra", 0, False),
+    ]
 
 
 def test_rare_words_take_their_exact_count(db, settings):
@@ -514,28 +521,6 @@ def test_rare_words_take_their_exact_count(db, settings):
         ("lamps", 3, True),
         ("zebra", 0, False),
         ("5ghz", 1, True),
-    ]
-
-
-def test_common_words_keep_the_statistics_frequency_with_exact_rare_counts(db, settings):
-    # given: "refund" in 30 of 40 chunks (a common element after ANALYZE)
-    from django.db import connection
-
-    settings.CHATAPP_RETRIEVAL_EXACT_RARE_DF = True
-    kb = KnowledgeBaseFactory.create()
-    doc = DocumentFactory.create(knowledge_base=kb)
-    for i in range(40):
-        words = ["refund"] * (i < 30) + ["lamp"] * (i >= 30) + [f"filler{i}"]
-        ChunkFactory.create(document=doc, knowledge_base=kb, text=" ".join(words))
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE knowledge_chunk")
-    # when
-    stats = sel.query_stats(["refunds", "lamps", "zebra"], [kb.pk])
-    # then
-    assert [(t.word, t.df, t.present) for t in stats.terms] == [
-        ("refunds", 30, True),
-        ("lamps", 10, True),
-        ("zebra", 0, False),
     ]
 
 

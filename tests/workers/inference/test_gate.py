@@ -470,10 +470,19 @@ def test_a_bare_yes_waits_for_the_fact_and_goes_out_with_it(scripted):
     assert [c.approved for c in result.checks] == [True, True]
 
 
-def test_a_bare_yes_alone_is_never_shown_and_stops_the_answer(scripted):
+@pytest.mark.parametrize(
+    ("reply", "checked"),
+    [
+        ("Yes, there will be a fee [1].", 1),
+        # a pointer to the passages does not stand for the fact (a recorded Ledgerly answer had
+        # this shape and was wrong)
+        ("Yes, there will be a fee. This is stated in passage [1].", 2),
+    ],
+)
+def test_a_bare_yes_alone_is_never_shown_and_stops_the_answer(scripted, reply, checked):
     # given
-    generator = scripted(reply="Yes, there will be a fee [1].")
-    judge = scripted(yes=[0.9])
+    generator = scripted(reply=reply)
+    judge = scripted(yes=[0.9] * checked)
     released: list[str] = []
 
     # when
@@ -481,33 +490,14 @@ def test_a_bare_yes_alone_is_never_shown_and_stops_the_answer(scripted):
         generator, "will there be a fee?", [FEES], judge=judge, on_release=released.append
     )
 
-    # then
+    # then: nothing is shown, and the rewrite is asked for the fact
     assert released == []
     assert result.released == ""
     assert result.blocked is not None
     assert result.blocked.grounding == gate_module.BARE_ANSWER
     assert result.reason == REASON_UNSUPPORTED
-    assert [c.approved for c in result.checks] == [False]
+    assert [c.approved for c in result.checks] == [False] * checked
     assert "tells the customer nothing" in result.critique()
-
-
-def test_a_pointer_to_the_passages_does_not_stand_for_the_fact(scripted):
-    # given: a bare yes, then a sentence that only says where it is written (a recorded
-    # Ledgerly answer had this shape and was wrong)
-    generator = scripted(reply="Yes, there will be a fee. This is stated in passage [1].")
-    judge = scripted(yes=[0.9, 0.9])
-    released: list[str] = []
-
-    # when
-    result = gated_answer(
-        generator, "will there be a fee?", [FEES], judge=judge, on_release=released.append
-    )
-
-    # then: neither is shown, and the rewrite is asked for the fact
-    assert released == []
-    assert result.blocked is not None
-    assert result.blocked.grounding == gate_module.BARE_ANSWER
-    assert [c.approved for c in result.checks] == [False, False]
 
 
 def test_a_yes_with_a_fact_of_its_own_is_released_at_once(scripted):
